@@ -1,0 +1,49 @@
+# The course's commands. `make course` and `make test` are the two a new machine needs.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NBVAL := --nbval-lax --nbval-kernel-name localcloud --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+.PHONY: setup test lint format course course-fast lab live-check clean
+
+setup: $(STAMP)  ## create .venv and install the pinned requirements (quick when done)
+
+$(STAMP): requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed: set PYTHON=/path/to/python3.11"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m localcloud install-kernel
+	@touch $(STAMP)
+
+lint: setup  ## ruff on code and notebooks
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/nbqa ruff notebooks
+
+format: setup  ## apply ruff's formatting to code and notebooks
+	$(PY) -m ruff format .
+	$(VENV)/bin/nbqa ruff --fix notebooks
+	$(VENV)/bin/nbqa "ruff format" notebooks
+
+test: lint  ## unit, localcloud and notebook tests, then nbval on the committed notebooks
+	$(PY) -m pytest tests
+	$(PY) -m localcloud run -- $(PY) -m pytest $(NBVAL) notebooks
+
+course: setup  ## run every notebook offline with the lesson's parameters; site in build/site
+	$(PY) -m course run --out build
+
+course-fast: setup  ## the same with the test parameters: a two-minute check before a workshop
+	$(PY) -m course run --fast --out build
+
+lab: setup  ## JupyterLab with the localcloud kernel available
+	$(VENV)/bin/jupyter lab notebooks
+
+live-check: setup  ## 00, 02 and 08 against real AWS (needs credentials; see README for the cost cap)
+	$(PY) -m course live-check
+
+clean:  ## remove build outputs and localcloud state (keeps .venv)
+	-$(PY) -m localcloud stop 2>/dev/null
+	rm -rf build .localcloud .pytest_cache .ruff_cache .coverage
