@@ -1,0 +1,100 @@
+"""2-host vs 1-host PyTorch script-mode job through Cluster, on Titanic features replicated.
+
+Usage: python bench/bench_multi_instance.py [--rows 200000] [--runs 3] [--epochs 3]
+Runs scripts/train_nn.py (data-parallel over SM_HOSTS/MASTER_ADDR) as the entry point and prints
+the median wall time of each job and the speed-up; asserts nothing. On a machine with few
+cores the two hosts share them, so the speed-up says more about the machine than about DDP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "localcloud"))
+
+from test_cluster import PT_IMAGE, FakeS3, channel  # noqa: E402
+
+from localcloud.jobs.cluster import Cluster  # noqa: E402
+
+
+def make_data(s3: FakeS3, rows: int, work: Path) -> None:
+    """train_data.npz / val_data.npz from the course CSV, training rows replicated to `rows`."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from train_nn import prepare_npz
+
+    paths = prepare_npz(ROOT / "data" / "titanic_train.csv", work / "npz")
+    with np.load(paths["train"], allow_pickle=False) as npz:
+        arrays = dict(npz)
+    reps = -(-rows // len(arrays["y_train"]))
+    arrays["X_train"] = np.tile(arrays["X_train"], (reps, 1))[:rows]
+    arrays["y_train"] = np.tile(arrays["y_train"], reps)[:rows]
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    s3.put("bkt", "data/train/train_data.npz", buf.getvalue())
+    s3.put("bkt", "data/val/val_data.npz", paths["val"].read_bytes())
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w:gz") as archive:
+        archive.add(ROOT / "scripts" / "train_nn.py", arcname="train_nn.py")
+    s3.put("bkt", "code/sourcedir.tar.gz", tar.getvalue())
+
+
+def run_job(work: Path, s3: FakeS3, name: str, hosts: int, epochs: int) -> float:
+    request = {
+        "TrainingJobName": name, "Region": "us-east-1",
+        "AlgorithmSpecification": {"TrainingImage": PT_IMAGE, "TrainingInputMode": "File"},
+        "HyperParameters": {
+            "train": '"train_data.npz"', "val": '"val_data.npz"', "epochs": str(epochs),
+            "batch_size": "1024", "learning_rate": "0.001",
+            "sagemaker_program": '"train_nn.py"',
+            "sagemaker_submit_directory": '"s3://bkt/code/sourcedir.tar.gz"'},
+        "InputDataConfig": [channel("train", "s3://bkt/data/train/"),
+                            channel("val", "s3://bkt/data/val/")],
+        "OutputDataConfig": {"S3OutputPath": "s3://bkt/out"},
+        "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": hosts},
+    }
+    lines: list[str] = []
+    start = time.perf_counter()
+    cluster = Cluster(request, work / "jobs" / name, s3, lambda h, line: lines.append(line))
+    cluster.prepare()
+    cluster.start()
+    cluster.wait(1800)
+    outcome = cluster.outcome()
+    if outcome.failure_reason:
+        raise SystemExit(outcome.failure_reason + "\n" + "\n".join(lines[-20:]))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        s3 = FakeS3(work / "s3")
+        make_data(s3, args.rows, work)
+        times: dict[int, list[float]] = {1: [], 2: []}
+        for run in range(args.runs):
+            for hosts in (1, 2):
+                times[hosts].append(run_job(work, s3, f"nn-{hosts}-{run}", hosts, args.epochs))
+    one, two = statistics.median(times[1]), statistics.median(times[2])
+    print(f"train_nn.py, {args.rows} rows, {args.epochs} epochs, batch 1024, {args.runs} runs")
+    print(f"1 host : median {one:.2f} s  {[round(t, 2) for t in times[1]]}")
+    print(f"2 hosts: median {two:.2f} s  {[round(t, 2) for t in times[2]]}")
+    print(f"speed-up 1→2 hosts: {one / two:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Built-in SageMaker algorithms that localcloud runs as host processes (contract §4)."""

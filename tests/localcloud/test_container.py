@@ -1,0 +1,241 @@
+"""One host's folder, config files, SM_* env and argv, checked against toolkit 5.1.4 itself."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from localcloud.jobs import container as ct
+from localcloud.jobs.artifacts import merge_into_tar, safe_extract
+
+PT_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1.0-cpu-py310"
+SDK_HPS = {  # what SDK 2.257.7 sends for a PyTorch estimator (contract §1.2, §2.4)
+    "epochs": "3", "lr": "0.01", "name": '"adam"', "flag": "true", "layers": "[1, 2]",
+    "cfg": '{"a": 1}', "b": "2", "none": "null", "plain": "hello world",
+    "train_file": '"/opt/ml/input/data/train/train_data.npz"',
+    "sagemaker_foo": '"dropped"', "sagemaker_torch_distributed_enabled": "false",
+    "sagemaker_submit_directory": '"s3://bkt/pt-job-1/source/sourcedir.tar.gz"',
+    "sagemaker_program": '"train.py"', "sagemaker_container_log_level": "20",
+    "sagemaker_job_name": '"pt-job-1"', "sagemaker_region": '"us-east-1"',
+}
+
+
+def make_request(hps: dict[str, str] | None = None, count: int = 2,
+                 image: str = PT_IMAGE) -> dict:
+    return {
+        "TrainingJobName": "pt-job-1", "Region": "us-east-1",
+        "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/pt-job-1",
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+        "HyperParameters": dict(SDK_HPS if hps is None else hps),
+        "InputDataConfig": [
+            {"ChannelName": "train", "ContentType": "text/csv",
+             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bkt/d",
+                                             "S3DataDistributionType": "FullyReplicated"}}},
+            {"ChannelName": "my-val",
+             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bkt/v",
+                                             "S3DataDistributionType": "ShardedByS3Key"}}},
+        ],
+        "OutputDataConfig": {"S3OutputPath": "s3://bkt/out"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": count},
+        "Environment": {"MY_VAR": "1"},
+    }
+
+
+def host_folder(tmp_path: Path, request: dict, host: str = "algo-2") -> ct.HostLayout:
+    layout = ct.HostLayout(tmp_path / host)
+    layout.create()
+    ct.write_config_files(layout, request, host, ct.host_names(2))
+    return layout
+
+
+def test_config_files_have_the_service_shapes(tmp_path: Path) -> None:
+    layout = host_folder(tmp_path, make_request())
+    rc = json.loads((layout.config / "resourceconfig.json").read_text())
+    assert rc == {
+        "current_host": "algo-2", "current_instance_type": "ml.m5.large",
+        "current_group_name": "homogeneousCluster", "hosts": ["algo-1", "algo-2"],
+        "instance_groups": [{"instance_group_name": "homogeneousCluster",
+                             "instance_type": "ml.m5.large", "hosts": ["algo-1", "algo-2"]}],
+        "network_interface_name": "eth0",
+    }
+    idc = json.loads((layout.config / "inputdataconfig.json").read_text())
+    assert idc == {
+        "train": {"ContentType": "text/csv", "TrainingInputMode": "File",
+                  "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"},
+        "my-val": {"TrainingInputMode": "File", "S3DistributionType": "ShardedByS3Key",
+                   "RecordWrapperType": "None"},
+    }
+    hps = json.loads((layout.config / "hyperparameters.json").read_text())
+    assert hps["name"] == '"adam"' and hps["sagemaker_program"] == '"train.py"'
+    assert all(isinstance(v, str) for v in hps.values())
+
+
+def test_hosts_sort_like_sagemaker() -> None:
+    assert ct.host_names(3) == ["algo-1", "algo-2", "algo-3"]
+    assert ct.host_names(10)[:3] == ["algo-1", "algo-10", "algo-2"]
+
+
+def test_opt_ml_values_point_into_the_host_folder(tmp_path: Path) -> None:
+    layout = ct.HostLayout(tmp_path / "algo-1")
+    raw = {"a": '"/opt/ml/input/data/train/x.npz"', "b": "/opt/ml/model", "c": '"/opt/mlx"',
+           "d": "3"}
+    out = ct.rewrite_hyperparameters(raw, layout)
+    assert json.loads(out["a"]) == f"{tmp_path}/algo-1/input/data/train/x.npz"
+    assert out["b"] == f"{tmp_path}/algo-1/model"
+    assert out["c"] == '"/opt/mlx"' and out["d"] == "3"
+
+
+def test_hyperparameters_to_argv_edge_cases() -> None:
+    decoded = ct.decode_hyperparameters(SDK_HPS)
+    user, sagemaker = ct.split_hyperparameters(decoded)
+    assert "sagemaker_foo" in sagemaker and "sagemaker_foo" not in user
+    args = ct.to_cmd_args(user)
+    assert args == ["-b", "2", "--cfg", "a=1", "--epochs", "3", "--flag", "True",
+                    "--layers", "[1, 2]", "--lr", "0.01", "--name", "adam", "--none", "",
+                    "--plain", "hello world",
+                    "--train_file", "/opt/ml/input/data/train/train_data.npz"]
+    assert ct.to_cmd_args({"x": 1e-05, "d": {"b": 2, "a": "s"}}) == ["-d", "a=s,b=2", "-x",
+                                                                     "1e-05"]
+    assert ct.env_value({"b": [1, True], "a": None}) == '{"a":null,"b":[1,true]}'
+    assert ct.env_value(None) == "" and ct.env_value("plain text") == "plain text"
+
+
+def test_entry_point_names_are_checked() -> None:
+    for bad in ("../x.py", "-c.py", "/abs.py", "a b.py", "./x.py", ""):
+        with pytest.raises(ct.ClientError):
+            ct.validate_entry_point(bad)
+    assert ct.validate_entry_point("src/train-2.py") == "src/train-2.py"
+
+
+def test_error_capture_and_failure_text() -> None:
+    capture = ct.ErrorCapture()
+    for line in ("epoch 1 loss=0.5", "Traceback (most recent call last):",
+                 '  File "train.py", line 3, in <module>',
+                 '    raise ValueError("boom from user script")',
+                 "ValueError: boom from user script"):
+        capture.feed(line, is_stderr=True)
+    message = capture.error_message()
+    assert message == ('raise ValueError("boom from user script")\n'
+                       ' ValueError: boom from user script')
+    text = ct.failure_text(1, message, "/py -- train.py --epochs 3")
+    assert text.startswith('ExecuteUserScriptError:\nExitCode 1\nErrorMessage "raise ValueError(')
+    assert text.endswith('Command "/py -- train.py --epochs 3"')
+    oom = ct.failure_text(137, "", "cmd")
+    assert 'ExtraInfo "OutOfMemory: Process killed by SIGKILL (signal 9)"' in oom
+
+
+def test_missing_requirements_are_found_offline(tmp_path: Path) -> None:
+    req = tmp_path / "requirements.txt"
+    req.write_text("# comment\nnumpy\npandas>=1.0\nxgboost==0.1\nsurely-not-a-package-xyz\n"
+                   "foo; python_version < '3'\n")
+    missing = ct.missing_requirements(req)
+    assert missing[0].startswith("xgboost==0.1 (installed:")
+    assert missing[1] == "surely-not-a-package-xyz" and len(missing) == 2
+
+
+def _tar(members: list[tarfile.TarInfo | tuple[str, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for member in members:
+            if isinstance(member, tarfile.TarInfo):
+                tar.addfile(member)
+            else:
+                info = tarfile.TarInfo(member[0])
+                info.size = len(member[1])
+                tar.addfile(info, io.BytesIO(member[1]))
+    return buf.getvalue()
+
+
+def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info
+
+
+@pytest.mark.parametrize("bad", [
+    ("../evil.py", b"x"), ("/tmp/evil.py", b"x"), ("a/../../evil.py", b"x"),
+    _link("up", "../../outside"), _link("abs", "/etc/passwd"),
+    _link("hard", "../outside", tarfile.LNKTYPE),
+])
+def test_safe_extract_rejects_escaping_members(tmp_path: Path, bad) -> None:
+    archive = tmp_path / "src.tar.gz"
+    archive.write_bytes(_tar([("train.py", b"print(1)"), bad]))
+    dest = tmp_path / "job" / "code"
+    with pytest.raises(ct.ClientError, match="^ClientError: .*unsafe member"):
+        safe_extract(archive, dest, "s3://b/src.tar.gz")
+    assert not dest.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.tar.gz"]
+
+
+def test_safe_extract_keeps_ordinary_trees(tmp_path: Path) -> None:
+    archive = tmp_path / "src.tar.gz"
+    archive.write_bytes(_tar([("train.py", b"print(1)"), ("pkg/util.py", b""),
+                              _link("pkg/alias.py", "util.py")]))
+    names = safe_extract(archive, tmp_path / "code", "src")
+    assert set(names) == {"train.py", "pkg/util.py", "pkg/alias.py"}
+    assert (tmp_path / "code" / "train.py").read_bytes() == b"print(1)"
+
+
+def test_model_dirs_merge_later_host_wins(tmp_path: Path) -> None:
+    for host, files in (("algo-1", {"m.txt": "1", "a/x": "a1"}), ("algo-2", {"m.txt": "2"})):
+        for name, text in files.items():
+            (tmp_path / host / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / host / name).write_text(text)
+    dest, count = merge_into_tar([tmp_path / "algo-1", tmp_path / "algo-2"], tmp_path / "m.tgz")
+    with tarfile.open(dest) as tar:
+        assert sorted(tar.getnames()) == ["a/x", "m.txt"] and count == 2
+        assert tar.extractfile("m.txt").read() == b"2"
+
+
+TOOLKIT_DUMP = """
+import json, sys
+from sagemaker_training import environment
+env = environment.Environment()
+json.dump({"env": env.to_env_vars(), "args": env.to_cmd_args()}, sys.stdout)
+"""
+
+
+def test_conformance_with_toolkit_5_1_4(tmp_path: Path) -> None:
+    """Same host folder → same SM_* values and argv as sagemaker_training's Environment."""
+    request = make_request()
+    layout = host_folder(tmp_path, request)
+    job = ct.script_job(layout, request, "algo-2", ct.host_names(2), num_gpus=0)
+    base = ct.base_env(request, {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    ours = ct.script_env(job, base)
+    toolkit_env = {**base, "SAGEMAKER_BASE_DIR": str(layout.root),
+                   "SAGEMAKER_TRAINING_MODULE": ours["SAGEMAKER_TRAINING_MODULE"]}
+    out = subprocess.run([sys.executable, "-c", TOOLKIT_DUMP], env=toolkit_env,
+                         capture_output=True, text=True, check=True, timeout=120)
+    theirs = json.loads(out.stdout)
+    assert ct.to_cmd_args(job.hyperparameters) == theirs["args"]
+    mine = {k: v for k, v in ours.items() if k.startswith("SM_")}
+    assert set(mine) == set(theirs["env"])
+    for key, value in theirs["env"].items():
+        if key in ("SM_TRAINING_ENV", "SM_RESOURCE_CONFIG", "SM_INPUT_DATA_CONFIG"):
+            assert json.loads(mine[key]) == json.loads(value), key
+        else:
+            assert mine[key] == value, key
+    assert ours["SM_MODULE_DIR"] == "s3://bkt/pt-job-1/source/sourcedir.tar.gz"
+    assert ours["SM_CHANNEL_MY-VAL"] == f"{layout.root}/input/data/my-val"
+    assert ours["SM_HP_TRAIN_FILE"] == f"{layout.root}/input/data/train/train_data.npz"
+    assert ours["PYTHONPATH"].split(":")[0] == str(layout.code)
+    assert ours["TRAINING_JOB_NAME"] == "pt-job-1" and ours["MY_VAR"] == "1"
+    assert ours["SAGEMAKER_JOB_NAME"] == "pt-job-1" and ours["CURRENT_HOST"] == "algo-2"
+
+
+def test_entry_command_per_image(tmp_path: Path) -> None:
+    request = make_request()
+    layout = host_folder(tmp_path, request)
+    job = ct.script_job(layout, request, "algo-2", ct.host_names(2), num_gpus=0)
+    cmd = ct.entry_command(job, "pytorch")
+    assert cmd[:3] == [sys.executable, "--", "train.py"] and cmd[3:5] == ["-b", "2"]
+    assert ct.entry_command(job, "xgboost")[:3] == [sys.executable, "-m", "train"]
+    assert ct.image_kind("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1") \
+        == "xgboost"
+    assert ct.image_kind("1.dkr.ecr.us-east-1.amazonaws.com/my-own:latest") == "other"
