@@ -931,14 +931,16 @@ def clean_up(
     prefix: str = COURSE_PREFIX,
     *,
     dry_run: bool = True,
+    stop_this_notebook: bool = False,
     session: boto3.Session | None = None,
     region: str | None = None,
 ) -> pd.DataFrame:
     """Stop or delete what list_my_resources shows, so nothing keeps billing after the course.
 
     With dry_run=True (the default) it only prints the plan; dry_run=False acts on exactly those
-    rows and reports each outcome. Notebook instances are stopped last: stopping the one you work
-    in ends your session a minute later, after this table has printed.
+    rows and reports each outcome. The notebook instance this code runs on is kept unless
+    stop_this_notebook=True (stopping it ends your session); other notebook instances you own are
+    stopped last.
 
     Example:
         >>> clean_up("teamname-yourname-titanic")                 # look first
@@ -946,6 +948,9 @@ def clean_up(
     """
     boto, region = _boto_session(session, region)
     plan = list_my_resources(bucket, prefix, session=boto, region=region)
+    here = (plan.kind == "notebook instance") & (plan.name == _this_notebook_name())
+    if not stop_this_notebook:
+        plan.loc[here, "action"] = "keep (runs this notebook; stop it in the console when done)"
     if dry_run:
         print(f"dry run, nothing changed: {len(plan)} action(s) planned; dry_run=False acts")
         return _show(plan.assign(done=False), True)
@@ -970,13 +975,17 @@ def clean_up(
         "endpoint": lambda n: sm.delete_endpoint(EndpointName=n),
         "notebook instance": lambda n: sm.stop_notebook_instance(NotebookInstanceName=n),
     }
-    for i, kind, name in plan[["kind", "name"]].itertuples():
-        if kind in calls:
+    for i, kind, name, action in plan[["kind", "name", "action"]].itertuples():
+        if action.startswith("keep"):
+            done[i] = "kept"
+        elif kind in calls:
             try:
                 calls[kind](name)
                 done[i] = "stopped" if kind != "endpoint" else "deleted"
             except ClientError as err:
                 done[i] = f"failed: {err.response['Error'].get('Code')}"
     outcomes = [done[i] for i in plan.index]
-    result = plan.assign(outcome=outcomes, done=[o in ("stopped", "deleted") for o in outcomes])
+    result = plan.assign(
+        outcome=outcomes, done=[o in ("stopped", "deleted", "kept") for o in outcomes]
+    )
     return _show(result, True)

@@ -301,7 +301,9 @@ def test_clean_up_dry_run_then_exactly_what_it_listed(cloud: Cloud, bucket: str)
         plan = h.clean_up(clean_bucket, session=cloud.session)
         assert snapshot() == before and not plan.done.any()
 
-        done = h.clean_up(clean_bucket, dry_run=False, session=cloud.session)
+        done = h.clean_up(
+            clean_bucket, dry_run=False, stop_this_notebook=True, session=cloud.session
+        )
         assert set(done.name) == set(plan.name) and done.done.all()
         jobs, keys = snapshot()
         assert jobs[mine] in ("Stopping", "Stopped") and jobs[theirs] == "InProgress"

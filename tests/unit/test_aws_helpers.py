@@ -637,9 +637,13 @@ def test_clean_up_dry_run_changes_nothing_then_removes_exactly_the_list(
     assert state(aws) == before and not plan.done.any()
     assert sorted(plan.name) == sorted(listed.name)
 
-    done = h.clean_up("me-titanic", dry_run=False, session=aws)
-    assert done.done.all() and sorted(done.name) == sorted(listed.name)
+    done = h.clean_up("me-titanic", dry_run=False, session=aws).set_index("name")
+    assert done.done.all() and sorted(done.index) == sorted(listed.name)
     assert list(done.kind)[-1] == "notebook instance"
+    assert done.loc["this-notebook", "outcome"] == "kept"
+    assert state(aws)["notebooks"]["this-notebook"] == before["notebooks"]["this-notebook"]
+    done = h.clean_up("me-titanic", dry_run=False, stop_this_notebook=True, session=aws)
+    assert list(done.name) == ["this-notebook"] and done.done.all()
     after = state(aws)
     assert after["jobs"] == {**before["jobs"], "mine-running": "Stopping"}
     stopped = {"my-notebook": "Stopped", "this-notebook": "Stopped"}
