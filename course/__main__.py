@@ -1,4 +1,4 @@
-"""CLI: `python -m course run [--fast] [--out build]` and `python -m course site [--out build]`."""
+"""CLI: `python -m course run [--fast]`, `python -m course site`, `python -m course live-check`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-site", action="store_true", help="skip rendering the site")
     site = sub.add_parser("site", help="render build/site from an earlier run")
     site.add_argument("--out", type=Path, default=Path("build"), help="output folder (build)")
+    live = sub.add_parser("live-check", help="run 00, 02 and 08 against real AWS (costs cents)")
+    live.add_argument("--out", type=Path, default=Path("build/live"), help="output folder")
     args = parser.parse_args(argv)
 
     if args.command == "site":
@@ -33,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from course.run import Options, run_course
 
+    if args.command == "live-check":
+        from course.live import live_options
+
+        opts = live_options(args.out)
+        if opts is None:
+            return 2
+        return run_course(opts)
     opts = Options(
         notebooks_dir=args.notebooks.resolve(),
         out_dir=args.out,

@@ -40,6 +40,8 @@ class Options:
     kernel: str = "localcloud"
     use_localcloud: bool = True
     render_site: bool = True
+    only: tuple[str, ...] = ()
+    extra_params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,6 +86,8 @@ def parameters_for(stems: list[str], params_file: Path, fast: bool) -> dict[str,
 def run_course(opts: Options, jobs: JobSource | None = None, echo: Echo = print) -> int:
     """Run the whole course; 0 when every notebook passed, 1 at the first failure."""
     notebooks = discover(opts.notebooks_dir)
+    if opts.only:
+        notebooks = [nb for nb in notebooks if nb.stem in opts.only]
     if not notebooks:
         echo(f"no notebooks matching {NOTEBOOK_GLOB} in {opts.notebooks_dir}")
         return 1
@@ -97,7 +101,8 @@ def run_course(opts: Options, jobs: JobSource | None = None, echo: Echo = print)
         if jobs is None:
             jobs = _job_source(opts, started, echo)
         for nb in notebooks:
-            result = run_one(nb, executed_dir, opts, params[nb.stem], jobs)
+            nb_params = {**params[nb.stem], **opts.extra_params}
+            result = run_one(nb, executed_dir, opts, nb_params, jobs)
             record.notebooks.append(result)
             echo(summary_line(result))
             if result.status != "ok":
