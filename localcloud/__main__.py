@@ -1,0 +1,147 @@
+"""CLI: serve, start, stop, status, run, install-kernel, clean."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from localcloud import config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__)
+    parser.add_argument("--home", help="state folder (default: $LOCALCLOUD_HOME or .localcloud/)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("serve", "run the server in the foreground"),
+        ("start", "run the server in the background"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--home", dest="sub_home")
+        cmd.add_argument("--port", type=int, help="port (default: $LOCALCLOUD_PORT or derived)")
+    for name, text in (
+        ("stop", "stop the background server (its jobs are stopped first)"),
+        ("status", "say whether a server runs for this state folder"),
+        ("clean", "remove kept job folders of jobs that have ended"),
+    ):
+        sub.add_parser(name, help=text).add_argument("--home", dest="sub_home")
+    run = sub.add_parser("run", help="run CMD with every AWS SDK call sent to localcloud")
+    run.add_argument("--home", dest="sub_home")
+    run.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ...")
+    kernel = sub.add_parser("install-kernel", help='install the "Python 3 (localcloud)" kernel')
+    kernel.add_argument("--user", action="store_true", help="into the user's Jupyter folder")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except RuntimeError as exc:  # e.g. the server could not start: one line, not a traceback
+        print(f"localcloud: {exc}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    home = config.state_dir(getattr(args, "sub_home", None) or args.home)
+    command = args.command
+    if command == "serve":
+        from localcloud.server.app import serve
+
+        return serve(config.ServerSettings.from_env(home, args.port))
+    if command == "start":
+        from localcloud.server import control
+
+        endpoint = control.ensure_running(home, args.port)
+        print(f"localcloud running at {endpoint} (state folder {home})")
+        return 0
+    if command == "stop":
+        from localcloud.server import control
+
+        stopped = control.stop(home)
+        print("localcloud stopped" if stopped else "localcloud was not running")
+        return 0
+    if command == "status":
+        return _status(home)
+    if command == "run":
+        return _run(home, args.cmd)
+    if command == "install-kernel":
+        from localcloud.kernel import DISPLAY_NAME, install_kernel
+
+        folder = install_kernel(user=args.user)
+        print(f'installed kernel "{DISPLAY_NAME}" in {folder}')
+        return 0
+    if command == "clean":
+        return _clean(home)
+    return 2
+
+
+def _status(home: Path) -> int:
+    from localcloud.server import control
+
+    endpoint = control.running_endpoint(home)
+    if endpoint is None:
+        print(f"localcloud is not running (state folder {home})")
+        return 1
+    print(f"localcloud running at {endpoint} (pid {control.server_pid(home)}, state folder {home})")
+    return 0
+
+
+def _run(home: Path, cmd: list[str]) -> int:
+    from localcloud.client import client_env
+    from localcloud.server import control
+
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        print("usage: python -m localcloud run -- CMD [ARGS...]", file=sys.stderr)
+        return 2
+    endpoint = control.ensure_running(home)
+    env = client_env(endpoint, home)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(cmd[0], cmd, env)  # the command replaces us: signals and exit code are its own
+    except FileNotFoundError:
+        print(f"localcloud run: command not found: {cmd[0]}", file=sys.stderr)
+        return 127
+
+
+def _clean(home: Path) -> int:
+    import json
+
+    from localcloud.server import control
+
+    jobs_dir = home / "jobs"
+    if not jobs_dir.is_dir():
+        print("nothing to clean")
+        return 0
+    serving = control.running_endpoint(home) is not None
+    removed = kept = 0
+    for folder in sorted(p for p in jobs_dir.iterdir() if p.is_dir()):
+        record = folder / "job.json"
+        ended = False
+        if record.exists():
+            try:
+                ended = json.loads(record.read_text()).get("TrainingJobStatus") in (
+                    "Completed",
+                    "Failed",
+                    "Stopped",
+                )
+            except ValueError:
+                ended = True
+        if ended or not serving:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+        else:
+            kept += 1
+    print(f"removed {removed} job folder(s)" + (f", kept {kept} still running" if kept else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""Client side: send every botocore client to localcloud and speed up the SageMaker SDK's clock."""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import inspect
+import os
+import sys
+import time as _real_time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from localcloud import config
+
+SDK_CONFIG_NAME = "sagemaker-config.yaml"
+SDK_CONFIG = """\
+# Written by localcloud: keep the SageMaker Python SDK from sending telemetry (contract §6.2).
+SchemaVersion: '1.0'
+SageMaker:
+  PythonSDK:
+    Modules:
+      TelemetryOptOut: true
+"""
+_state: dict[str, Any] = {}
+_ENV_KEYS = (
+    "LOCALCLOUD_ENDPOINT",
+    "LOCALCLOUD_HOME",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "SAGEMAKER_SUPPRESS_V2_WARNING",
+    "SAGEMAKER_USER_CONFIG_OVERRIDE",
+    "NOTEBOOK_INSTANCE_NAME",
+    "LOCALCLOUD_ASSUMED_KEY",
+)
+
+
+def not_running_message(endpoint: str) -> str:
+    """The one line a client sees when the server is gone."""
+    return f"localcloud is not running at {endpoint} — start it with: python -m localcloud start"
+
+
+class ScaledClock:
+    """A stand-in for the `time` module whose sleep() and time() run `scale` times faster."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        self._origin = _real_time.time()
+
+    def time(self) -> float:
+        return self._origin + (_real_time.time() - self._origin) * self.scale
+
+    def sleep(self, seconds: float) -> None:
+        _real_time.sleep(max(0.0, seconds) / self.scale)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_real_time, name)
+
+
+class _PatchedLoader(importlib.abc.Loader):
+    def __init__(self, inner: Any, after: Callable[[ModuleType], None]) -> None:
+        self._inner = inner
+        self._after = after
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._inner.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._inner.exec_module(module)
+        self._after(module)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Runs a patch right after a named module is first imported (nothing is imported early)."""
+
+    def __init__(self, patches: dict[str, Callable[[ModuleType], None]]) -> None:
+        self.patches = patches
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        after = self.patches.get(fullname)
+        if after is None:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _PatchedLoader(spec.loader, after)
+                return spec
+        return None
+
+
+def _patch_sagemaker_session(module: ModuleType) -> None:
+    module.time = ScaledClock(config.clock_scale())  # type: ignore[attr-defined]
+
+
+def _patch_sagemaker_config(module: ModuleType) -> None:
+    # The SDK re-validates its whole config against a large JSON schema on every lookup (~0.3 s,
+    # ten times per fit()); with our config file present that would dominate a local fit().
+    # A config that validated once is skipped; an invalid one still raises every time.
+    original = module.validate_sagemaker_config
+    if getattr(original, "_localcloud", False):
+        return
+    valid: set[str] = set()
+
+    def validate_sagemaker_config(sagemaker_config: dict | None = None) -> None:
+        import json
+
+        try:
+            key = json.dumps(sagemaker_config, sort_keys=True, default=str)
+        except (TypeError, ValueError):
+            return original(sagemaker_config)
+        if key not in valid:
+            original(sagemaker_config)
+            valid.add(key)
+
+    validate_sagemaker_config._localcloud = True  # type: ignore[attr-defined]
+    for name in (
+        "sagemaker.config.config",
+        "sagemaker.config",
+        "sagemaker.utils",
+        "sagemaker.session",
+        "sagemaker.local.local_session",
+    ):
+        target = module if name == module.__name__ else sys.modules.get(name)
+        if target is not None and hasattr(target, "validate_sagemaker_config"):
+            target.validate_sagemaker_config = validate_sagemaker_config  # type: ignore[attr-defined]
+
+
+def _patch_botocore_session(module: ModuleType) -> None:
+    session_cls = module.Session
+    if getattr(session_cls.create_client, "_localcloud", False):
+        return
+    original = session_cls.create_client
+    signature = inspect.signature(original)
+
+    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        endpoint = _state.get("endpoint")
+        if not endpoint:
+            return original(self, *args, **kwargs)
+        bound = signature.bind(self, *args, **kwargs)
+        bound.arguments["endpoint_url"] = endpoint
+        bound.arguments["config"] = _client_config(bound.arguments.get("config"))
+        client = original(*bound.args, **bound.kwargs)
+        client.meta.events.register("after-call-error", _explain_connection_error)
+        return client
+
+    create_client._localcloud = True  # type: ignore[attr-defined]
+    session_cls.create_client = create_client
+
+
+def _client_config(user: Any) -> Any:
+    from botocore.config import Config
+
+    ours = Config(connect_timeout=5, retries={"total_max_attempts": 2, "mode": "standard"})
+    if user is None:
+        return ours
+    if getattr(user, "retries", None):
+        return user
+    return user.merge(ours)
+
+
+class LocalcloudNotRunning(Exception):
+    """Raised instead of botocore's connection errors when localcloud's server is not there."""
+
+
+def _explain_connection_error(exception: Exception, **_: Any) -> None:
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
+
+    if isinstance(exception, EndpointConnectionError | ConnectionClosedError):
+        endpoint = _state.get("endpoint") or os.environ.get("LOCALCLOUD_ENDPOINT", "")
+        raise LocalcloudNotRunning(not_running_message(endpoint)) from None
+
+
+def install(endpoint: str | None = None) -> None:
+    """Redirect this process's botocore clients to localcloud and scale the SDK's clock."""
+    endpoint = endpoint or os.environ.get("LOCALCLOUD_ENDPOINT")
+    if not endpoint:
+        raise RuntimeError("install() needs an endpoint or LOCALCLOUD_ENDPOINT")
+    _state.setdefault("saved_env", {k: os.environ.get(k) for k in _ENV_KEYS})
+    _state["endpoint"] = endpoint
+    os.environ["LOCALCLOUD_ENDPOINT"] = endpoint
+    os.environ.setdefault("AWS_DEFAULT_REGION", config.region())
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    patches = {
+        "botocore.session": _patch_botocore_session,
+        "sagemaker.session": _patch_sagemaker_session,
+        "sagemaker.config.config": _patch_sagemaker_config,
+    }
+    for name, patch in patches.items():
+        if name in sys.modules:
+            patch(sys.modules[name])
+    if not any(isinstance(f, _AfterImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport(patches))
+    key = os.environ.get("AWS_ACCESS_KEY_ID")
+    if not key or key != os.environ.get("LOCALCLOUD_ASSUMED_KEY"):
+        os.environ.update(assumed_role_env(endpoint, os.environ["AWS_DEFAULT_REGION"]))
+
+
+def uninstall() -> None:
+    """Undo install(): clients go where they would have gone, the SDK's clock is real again."""
+    _state.pop("endpoint", None)
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _AfterImport)]
+    if "sagemaker.session" in sys.modules:
+        sys.modules["sagemaker.session"].time = _real_time  # type: ignore[attr-defined]
+    for key, value in _state.pop("saved_env", {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def assumed_role_env(endpoint: str, region: str) -> dict[str, str]:
+    """AWS_* credentials of the course's execution role, obtained from the server's STS."""
+    import botocore.session
+    from botocore.config import Config
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
+
+    session = botocore.session.Session()
+    session.set_credentials("localcloud", "localcloud")
+    sts = session.create_client(
+        "sts",
+        region_name=region,
+        endpoint_url=endpoint,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    try:
+        creds = sts.assume_role(RoleArn=config.role_arn(), RoleSessionName="localcloud")
+    except (EndpointConnectionError, ConnectionClosedError):
+        raise LocalcloudNotRunning(not_running_message(endpoint)) from None
+    found = creds["Credentials"]
+    return {
+        "LOCALCLOUD_ASSUMED_KEY": found["AccessKeyId"],
+        "AWS_ACCESS_KEY_ID": found["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": found["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": found["SessionToken"],
+    }
+
+
+def write_sdk_config(home: Path) -> Path:
+    """The SageMaker SDK config YAML that opts out of telemetry; returns its path."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / SDK_CONFIG_NAME
+    if not path.exists() or path.read_text() != SDK_CONFIG:
+        path.write_text(SDK_CONFIG)
+    return path
+
+
+def client_env(endpoint: str, home: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for a child process whose AWS calls must all go to localcloud."""
+    env = dict(os.environ if base is None else base)
+    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        env.pop(key, None)
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or config.DEFAULT_REGION
+    env.update(assumed_role_env(endpoint, region))
+    parts = [str(config.BOOT_DIR), str(config.REPO_ROOT)]
+    if env.get("PYTHONPATH"):
+        parts.append(env["PYTHONPATH"])
+    env.update(
+        {
+            "LOCALCLOUD_ENDPOINT": endpoint,
+            "LOCALCLOUD_HOME": str(home),
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
+            "PYTHONPATH": os.pathsep.join(parts),
+            "NOTEBOOK_INSTANCE_NAME": env.get(
+                "LOCALCLOUD_NOTEBOOK_INSTANCE", config.DEFAULT_NOTEBOOK_INSTANCE
+            ),
+            "SAGEMAKER_USER_CONFIG_OVERRIDE": str(write_sdk_config(home)),
+            "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
+        }
+    )
+    return env
+
+
+@dataclass
+class Connection:
+    """A process wired to a localcloud server (what `connect()` returns)."""
+
+    endpoint: str
+    region: str
+    role_arn: str
+    home: Path
+    boto_session: Any
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for `service`, sent to localcloud."""
+        return self.boto_session.client(service)
+
+
+def connect(home: str | os.PathLike[str] | None = None, *, start: bool = True) -> Connection:
+    """Wire this process to localcloud (starting a background server if none runs)."""
+    from localcloud.server import control
+
+    state = config.state_dir(home)
+    endpoint = control.ensure_running(state) if start else control.running_endpoint(state)
+    if endpoint is None:
+        raise LocalcloudNotRunning(
+            not_running_message(config.endpoint_for(config.default_port(state)))
+        )
+    _state.setdefault("saved_env", {k: os.environ.get(k) for k in _ENV_KEYS})
+    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(key, None)
+    os.environ["LOCALCLOUD_HOME"] = str(state)
+    os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(write_sdk_config(state))
+    os.environ.setdefault(
+        "NOTEBOOK_INSTANCE_NAME",
+        os.environ.get("LOCALCLOUD_NOTEBOOK_INSTANCE", config.DEFAULT_NOTEBOOK_INSTANCE),
+    )
+    install(endpoint)
+    import boto3
+
+    return Connection(
+        endpoint=endpoint,
+        region=os.environ["AWS_DEFAULT_REGION"],
+        role_arn=config.role_arn(),
+        home=state,
+        boto_session=boto3.session.Session(region_name=os.environ["AWS_DEFAULT_REGION"]),
+    )

@@ -1,0 +1,1 @@
+"""Training jobs: records, validation, the lifecycle driver and the hosts that run them."""

@@ -1,0 +1,73 @@
+"""S3Access: the few S3 operations the job runner needs, against the server's own S3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class S3Access(Protocol):
+    """What `Cluster` and the manager use to read inputs and write artifacts."""
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        """Sorted object keys under prefix, without "directory" keys (ending in '/')."""
+        ...
+
+    def download(self, bucket: str, key: str, dest: Path) -> None:
+        """Write one object to dest (parents created)."""
+        ...
+
+    def upload(self, src: Path, bucket: str, key: str) -> None:
+        """Store one file as an object."""
+        ...
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix` -> ("bucket", "some/prefix")."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an S3 URI: {uri}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+class ServerS3:
+    """S3Access over HTTP to the localcloud server itself (moto's S3 behind it)."""
+
+    def __init__(self, endpoint: str, region: str) -> None:
+        import boto3  # moto already imports it in the server; keep the module cheap to import
+        from botocore.config import Config
+
+        session = boto3.session.Session(
+            aws_access_key_id="localcloud",
+            aws_secret_access_key="localcloud",
+            region_name=region,
+        )
+        self._client: Any = session.client(
+            "s3",
+            endpoint_url=endpoint,
+            config=Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"}),
+        )
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        """Sorted object keys under prefix; an absent bucket has none."""
+        from botocore.exceptions import ClientError
+
+        keys: list[str] = []
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                keys.extend(o["Key"] for o in page.get("Contents", []))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchBucket", "404"):
+                return []
+            raise
+        return sorted(k for k in keys if not k.endswith("/"))
+
+    def download(self, bucket: str, key: str, dest: Path) -> None:
+        """Write one object to dest."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self._client.download_file(bucket, key, str(dest))
+
+    def upload(self, src: Path, bucket: str, key: str) -> None:
+        """Store one file as an object."""
+        self._client.upload_file(str(src), bucket, key)

@@ -1,0 +1,1 @@
+"""The localcloud server: moto for the AWS APIs, our own handlers for what moto lacks."""

@@ -1,0 +1,227 @@
+"""The server: moto's WSGI app on 127.0.0.1, behind a thin layer that routes what moto lacks."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import signal
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from localcloud import config
+from localcloud.config import ServerSettings
+from localcloud.jobs.manager import JobManager
+from localcloud.server import quotas, sagemaker_api
+from localcloud.server.errors import AwsError
+
+HEALTH_PATH = "/localcloud/health"
+StartResponse = Callable[..., Any]
+
+
+def _region_of(environ: dict[str, Any]) -> str:
+    """The region from the SigV4 credential scope (`Credential=KEY/date/region/service/...`)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0]
+        return scope.split("/")[2]
+    except IndexError:
+        return config.DEFAULT_REGION
+
+
+def _json_response(
+    start_response: StartResponse, status: int, payload: dict[str, Any]
+) -> Iterable[bytes]:
+    body = json.dumps(payload).encode()
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}
+    start_response(
+        f"{status} {reason.get(status, 'Error')}",
+        [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("Content-Length", str(len(body))),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+        ],
+    )
+    return [body]
+
+
+class Router:
+    """WSGI app: training jobs and SageMaker quotas to us, everything else to moto unchanged."""
+
+    def __init__(self, moto_app: Any, manager: JobManager, settings: ServerSettings) -> None:
+        self.moto_app = moto_app
+        self.manager = manager
+        self.settings = settings
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == HEALTH_PATH:
+            return _json_response(
+                start_response,
+                200,
+                {"service": "localcloud", "pid": os.getpid(), "home": str(self.settings.home)},
+            )
+        prefix, _, action = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
+        if prefix in ("SageMaker", "ServiceQuotasV20190624"):
+            raw = self._read_body(environ)
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                body = {}
+            handler = self._handler(prefix, action, body)
+            if handler is not None:
+                return self._answer(handler, _region_of(environ), start_response)
+            environ["wsgi.input"] = io.BytesIO(raw)
+        return self.moto_app(environ, start_response)
+
+    @staticmethod
+    def _read_body(environ: dict[str, Any]) -> bytes:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        return environ["wsgi.input"].read(length) if length else b""
+
+    def _handler(
+        self, prefix: str, action: str, body: dict[str, Any]
+    ) -> Callable[[str], dict[str, Any]] | None:
+        if prefix == "SageMaker" and sagemaker_api.handles(action, body):
+            return lambda region: sagemaker_api.handle(
+                self.manager, action, body, region, config.ACCOUNT_ID
+            )
+        if prefix == "ServiceQuotasV20190624" and quotas.handles(action, body):
+            return lambda region: quotas.handle(action, body, region)
+        return None
+
+    @staticmethod
+    def _answer(
+        handler: Callable[[str], dict[str, Any]], region: str, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        try:
+            return _json_response(start_response, 200, handler(region))
+        except AwsError as exc:
+            return _json_response(start_response, exc.status, exc.body())
+        except Exception as exc:  # answer like the service rather than dropping the connection
+            logging.getLogger("localcloud").exception("internal error")
+            return _json_response(
+                start_response, 500, {"__type": "InternalFailure", "message": str(exc)}
+            )
+
+
+class LocalCloudServer:
+    """moto + our routes + the job manager, serving on 127.0.0.1:<port> from a thread."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.endpoint = config.endpoint_for(settings.port)
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.manager: JobManager | None = None
+
+    def start(self) -> None:
+        """Bind, serve in a background thread, create the course's role and notebook instance."""
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        from localcloud.jobs.s3io import ServerS3
+        from localcloud.server.logs_api import MotoLogWriter
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request lines in logs
+        self.settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.manager = JobManager(
+            self.settings.jobs_dir,
+            ServerS3(self.endpoint, config.DEFAULT_REGION),
+            MotoLogWriter(config.ACCOUNT_ID),
+            max_running=self.settings.max_running_jobs,
+            stop_grace_s=self.settings.stop_grace_s,
+        )
+        router = Router(
+            DomainDispatcherApplication(create_backend_app), self.manager, self.settings
+        )
+        self._server = make_server(
+            config.HOST,
+            self.settings.port,
+            router,
+            threaded=True,
+            request_handler=MotoRequestHandler,
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        bootstrap(self.endpoint, self.settings)
+
+    def stop(self) -> None:
+        """Stop every job (no host left behind), then stop serving."""
+        if self.manager is not None:
+            self.manager.shutdown()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+def bootstrap(endpoint: str, settings: ServerSettings) -> None:
+    """Create what a SageMaker notebook account already has: the execution role, the notebook."""
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id="localcloud",
+        aws_secret_access_key="localcloud",
+        region_name=config.region(),
+    )
+    iam = session.client("iam", endpoint_url=endpoint)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sagemaker.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam.create_role(
+        RoleName=config.ROLE_NAME,
+        AssumeRolePolicyDocument=json.dumps(trust),
+        Description="Execution role for the course's SageMaker training jobs (localcloud)",
+    )
+    sagemaker = session.client("sagemaker", endpoint_url=endpoint)
+    sagemaker.create_notebook_instance(
+        NotebookInstanceName=settings.notebook_instance,
+        InstanceType="ml.t3.medium",
+        RoleArn=config.role_arn(),
+    )
+
+
+def serve(settings: ServerSettings, ready: Callable[[], None] | None = None) -> int:
+    """Run in the foreground until SIGTERM/SIGINT; pid and port files exist while serving."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    server = LocalCloudServer(settings)
+    server.start()
+    settings.pid_file.write_text(str(os.getpid()))
+    settings.port_file.write_text(str(settings.port))
+    done = threading.Event()
+
+    def _on_signal(signum: int, _frame: Any) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    print(f"localcloud serving at {server.endpoint} (state folder {settings.home})", flush=True)
+    if ready:
+        ready()
+    try:
+        while not done.wait(1.0):
+            pass
+    finally:
+        print("localcloud stopping: ending running jobs", flush=True)
+        server.stop()
+        for path in (settings.pid_file, settings.port_file):
+            if path.exists() and (
+                path != settings.pid_file or path.read_text() == str(os.getpid())
+            ):
+                path.unlink()
+    return 0

@@ -1,0 +1,53 @@
+"""AWS-shaped errors, in the JSON form botocore parses for json-protocol services."""
+
+from __future__ import annotations
+
+
+class AwsError(Exception):
+    """An error the server answers with `{"__type": code, "message": ...}`."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        if status is not None:
+            self.status = status
+
+    def body(self) -> dict[str, str]:
+        """The wire form; botocore reads `__type` and `message`/`Message`."""
+        return {"__type": self.code, "message": self.message, "Message": self.message}
+
+
+def validation(message: str) -> AwsError:
+    """ValidationException, the service's answer to a malformed request."""
+    return AwsError("ValidationException", message)
+
+
+def null_member(path: str) -> AwsError:
+    """The service's text for a required member that is missing."""
+    return validation(
+        f"1 validation error detected: Value null at '{path}' failed to satisfy constraint: "
+        "Member must not be null"
+    )
+
+
+def not_found(message: str) -> AwsError:
+    """ResourceNotFound as SageMaker spells it (no 'Exception' suffix)."""
+    return AwsError("ResourceNotFound", message)
+
+
+def in_use(message: str) -> AwsError:
+    """ResourceInUse, e.g. a duplicate training job name."""
+    return AwsError("ResourceInUse", message)
+
+
+def limit_exceeded(message: str) -> AwsError:
+    """ResourceLimitExceeded, a quota that would be exceeded."""
+    return AwsError("ResourceLimitExceeded", message)
+
+
+def unknown_operation(action: str) -> AwsError:
+    """What the server says for an action it does not implement."""
+    return AwsError("UnknownOperationException", f"Operation {action} is not supported", 400)

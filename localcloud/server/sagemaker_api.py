@@ -1,0 +1,101 @@
+"""SageMaker training-job actions: translate the JSON requests to JobManager calls, nothing more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from localcloud.jobs.manager import JobManager
+from localcloud.server.errors import AwsError, not_found, validation
+
+JOB_ACTIONS = frozenset(
+    {"CreateTrainingJob", "DescribeTrainingJob", "ListTrainingJobs", "StopTrainingJob"}
+)
+TAG_ACTIONS = frozenset({"AddTags", "ListTags", "DeleteTags"})
+
+
+def handles(action: str, body: dict[str, Any]) -> bool:
+    """True for the calls answered here; everything else stays with moto."""
+    if action in JOB_ACTIONS:
+        return True
+    return action in TAG_ACTIONS and ":training-job/" in str(body.get("ResourceArn", ""))
+
+
+def handle(
+    manager: JobManager, action: str, body: dict[str, Any], region: str, account: str
+) -> dict[str, Any]:
+    """Answer one training-job action (raises AwsError for the service's errors)."""
+    if action == "CreateTrainingJob":
+        job = manager.create(body, region, account)
+        return {"TrainingJobArn": job.arn}
+    if action == "DescribeTrainingJob":
+        return manager.describe(_name(body))
+    if action == "StopTrainingJob":
+        manager.stop(_name(body))
+        return {}
+    if action == "ListTrainingJobs":
+        return _list(manager, body)
+    return _tags(manager, action, body)
+
+
+def _name(body: dict[str, Any]) -> str:
+    name = body.get("TrainingJobName")
+    if not name:
+        raise validation(
+            "1 validation error detected: Value null at 'trainingJobName' failed to satisfy "
+            "constraint: Member must not be null"
+        )
+    return name
+
+
+def _list(manager: JobManager, body: dict[str, Any]) -> dict[str, Any]:
+    jobs = [job.summary() for job in manager.jobs()]
+    if body.get("NameContains"):
+        needle = body["NameContains"].lower()
+        jobs = [j for j in jobs if needle in j["TrainingJobName"].lower()]
+    if body.get("StatusEquals"):
+        jobs = [j for j in jobs if j["TrainingJobStatus"] == body["StatusEquals"]]
+    for key, field, after in (
+        ("CreationTimeAfter", "CreationTime", True),
+        ("CreationTimeBefore", "CreationTime", False),
+        ("LastModifiedTimeAfter", "LastModifiedTime", True),
+        ("LastModifiedTimeBefore", "LastModifiedTime", False),
+    ):
+        if body.get(key) is not None:
+            bound = float(body[key])
+            jobs = [j for j in jobs if (j[field] > bound if after else j[field] < bound)]
+    sort_field = {"Name": "TrainingJobName", "Status": "TrainingJobStatus"}.get(
+        body.get("SortBy", "CreationTime"), "CreationTime"
+    )
+    jobs.sort(
+        key=lambda j: j[sort_field], reverse=body.get("SortOrder", "Descending") == "Descending"
+    )
+    start = int(body.get("NextToken") or 0)
+    size = int(body.get("MaxResults") or 10)
+    out: dict[str, Any] = {"TrainingJobSummaries": jobs[start : start + size]}
+    if start + size < len(jobs):
+        out["NextToken"] = str(start + size)
+    return out
+
+
+def _tags(manager: JobManager, action: str, body: dict[str, Any]) -> dict[str, Any]:
+    arn = body["ResourceArn"]
+    job = manager.find_by_arn(arn)
+    if job is None:
+        raise not_found(f"Requested resource not found: {arn}")
+    if action == "AddTags":
+        new = {t["Key"]: t["Value"] for t in body.get("Tags") or []}
+        job.tags = [t for t in job.tags if t["Key"] not in new]
+        job.tags += [{"Key": k, "Value": v} for k, v in new.items()]
+        return {"Tags": [{"Key": k, "Value": v} for k, v in new.items()]}
+    if action == "DeleteTags":
+        drop = set(body.get("TagKeys") or [])
+        job.tags = [t for t in job.tags if t["Key"] not in drop]
+        return {}
+    if action == "ListTags":
+        start = int(body.get("NextToken") or 0)
+        size = int(body.get("MaxResults") or 50)
+        out: dict[str, Any] = {"Tags": job.tags[start : start + size]}
+        if start + size < len(job.tags):
+            out["NextToken"] = str(start + size)
+        return out
+    raise AwsError("UnknownOperationException", f"Operation {action} is not supported")
