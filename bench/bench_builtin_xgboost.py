@@ -21,8 +21,13 @@ from test_cluster import XGB_IMAGE, FakeS3, channel  # noqa: E402
 
 from localcloud.jobs.cluster import Cluster  # noqa: E402
 
-LESSON_HPS = {"max_depth": "5", "eta": "0.1", "subsample": "0.8", "colsample_bytree": "0.8",
-              "num_round": "100"}
+LESSON_HPS = {
+    "max_depth": "5",
+    "eta": "0.1",
+    "subsample": "0.8",
+    "colsample_bytree": "0.8",
+    "num_round": "100",
+}
 
 
 def run_once(work: Path, index: int) -> tuple[float, float]:
@@ -30,11 +35,13 @@ def run_once(work: Path, index: int) -> tuple[float, float]:
     s3 = FakeS3(work / "s3")
     s3.put("bkt", "data/titanic_train.csv", (ROOT / "data" / "titanic_train.csv").read_bytes())
     request = {
-        "TrainingJobName": f"xgb-{index}", "Region": "us-east-1",
+        "TrainingJobName": f"xgb-{index}",
+        "Region": "us-east-1",
         "AlgorithmSpecification": {"TrainingImage": XGB_IMAGE, "TrainingInputMode": "File"},
         "HyperParameters": LESSON_HPS,
-        "InputDataConfig": [channel("train", "s3://bkt/data/titanic_train.csv",
-                                    content_type="csv")],
+        "InputDataConfig": [
+            channel("train", "s3://bkt/data/titanic_train.csv", content_type="csv")
+        ],
         "OutputDataConfig": {"S3OutputPath": "s3://bkt/out"},
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
     }
@@ -58,10 +65,14 @@ def main() -> None:
         results = [run_once(Path(tmp), i) for i in range(args.runs)]
     walls = [r[0] for r in results]
     hosts = [r[1] for r in results]
-    print(f"built-in XGBoost, 1 host, titanic_train.csv (712 rows + header), 100 rounds, "
-          f"{args.runs} runs")
-    print(f"job wall (prepare..collect): median {statistics.median(walls):.2f} s "
-          f"(min {min(walls):.2f}, max {max(walls):.2f})")
+    print(
+        f"built-in XGBoost, 1 host, titanic_train.csv (712 rows + header), 100 rounds, "
+        f"{args.runs} runs"
+    )
+    print(
+        f"job wall (prepare..collect): median {statistics.median(walls):.2f} s "
+        f"(min {min(walls):.2f}, max {max(walls):.2f})"
+    )
     print(f"host process: median {statistics.median(hosts):.2f} s")
 
 

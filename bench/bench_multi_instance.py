@@ -51,15 +51,22 @@ def make_data(s3: FakeS3, rows: int, work: Path) -> None:
 
 def run_job(work: Path, s3: FakeS3, name: str, hosts: int, epochs: int) -> float:
     request = {
-        "TrainingJobName": name, "Region": "us-east-1",
+        "TrainingJobName": name,
+        "Region": "us-east-1",
         "AlgorithmSpecification": {"TrainingImage": PT_IMAGE, "TrainingInputMode": "File"},
         "HyperParameters": {
-            "train": '"train_data.npz"', "val": '"val_data.npz"', "epochs": str(epochs),
-            "batch_size": "1024", "learning_rate": "0.001",
+            "train": '"train_data.npz"',
+            "val": '"val_data.npz"',
+            "epochs": str(epochs),
+            "batch_size": "1024",
+            "learning_rate": "0.001",
             "sagemaker_program": '"train_nn.py"',
-            "sagemaker_submit_directory": '"s3://bkt/code/sourcedir.tar.gz"'},
-        "InputDataConfig": [channel("train", "s3://bkt/data/train/"),
-                            channel("val", "s3://bkt/data/val/")],
+            "sagemaker_submit_directory": '"s3://bkt/code/sourcedir.tar.gz"',
+        },
+        "InputDataConfig": [
+            channel("train", "s3://bkt/data/train/"),
+            channel("val", "s3://bkt/data/val/"),
+        ],
         "OutputDataConfig": {"S3OutputPath": "s3://bkt/out"},
         "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": hosts},
     }

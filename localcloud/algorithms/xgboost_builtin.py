@@ -34,12 +34,14 @@ def _matrix(arrays: dict[str, Any]) -> Any:
     import numpy as np
     import xgboost as xgb
 
-    return xgb.DMatrix(arrays["data"], label=arrays["label"], weight=arrays["weight"],
-                       missing=np.nan)
+    return xgb.DMatrix(
+        arrays["data"], label=arrays["label"], weight=arrays["weight"], missing=np.nan
+    )
 
 
-def _train(cfg: TrainConfig, train: dict[str, Any], val: dict[str, Any] | None,
-           model_dir: Path | None) -> None:
+def _train(
+    cfg: TrainConfig, train: dict[str, Any], val: dict[str, Any] | None, model_dir: Path | None
+) -> None:
     """Train on this host's data (inside a communicator when distributed); save on the master."""
     import xgboost as xgb
 
@@ -55,8 +57,15 @@ def _train(cfg: TrainConfig, train: dict[str, Any], val: dict[str, Any] | None,
     # `[<iter>]\ttrain-<metric>:<value>` as in the container's log.
     monitor = xgb.callback.EvaluationMonitor(logger=lambda msg: print(msg.strip(), flush=True))
     sys.stdout.flush()
-    booster = xgb.train(cfg.params, dtrain, num_boost_round=cfg.num_round, evals=watchlist,
-                        early_stopping_rounds=early, verbose_eval=False, callbacks=[monitor])
+    booster = xgb.train(
+        cfg.params,
+        dtrain,
+        num_boost_round=cfg.num_round,
+        evals=watchlist,
+        early_stopping_rounds=early,
+        verbose_eval=False,
+        callbacks=[monitor],
+    )
     if model_dir is not None:
         model_dir.mkdir(parents=True, exist_ok=True)
         # UBJSON, xgboost 3's own format; Booster().load_model reads it without an extension.
@@ -77,8 +86,7 @@ def run() -> None:
     train = data.load("train", train_path, channels["train"], cfg.csv_weights, log.info)
     val = None
     if "validation" in channels:
-        val = data.load("validation", val_path, channels["validation"], cfg.csv_weights,
-                        log.info)
+        val = data.load("validation", val_path, channels["validation"], cfg.csv_weights, log.info)
     model_dir = _dir("SM_MODEL_DIR", "/opt/ml/model")
     hosts = sorted(resources.get("hosts") or ["algo-1"])
     current = resources.get("current_host", hosts[0])
@@ -96,8 +104,11 @@ def run() -> None:
     if not participants:
         raise RuntimeError("No hosts received training data.")
     if current not in participants:
-        log.warning("Host %s does not have data. Will broadcast to cluster and will not be used "
-                    "in distributed training.", current)
+        log.warning(
+            "Host %s does not have data. Will broadcast to cluster and will not be used "
+            "in distributed training.",
+            current,
+        )
         return
     log.info("Distributed node training with %d hosts: %s", len(participants), participants)
     # The hosts share this machine's cores: more OpenMP threads than cores stalls the allreduce.
@@ -109,9 +120,12 @@ def run() -> None:
 
 def main() -> int:
     """Exit 0 on success; on any error write the failure file and exit 1 (contract §4.6)."""
-    logging.basicConfig(stream=sys.stdout, level=logging.INFO,
-                        format="[%(asctime)s:%(levelname)s] %(message)s",
-                        datefmt="%Y-%m-%d:%H:%M:%S")
+    logging.basicConfig(
+        stream=sys.stdout,
+        level=logging.INFO,
+        format="[%(asctime)s:%(levelname)s] %(message)s",
+        datefmt="%Y-%m-%d:%H:%M:%S",
+    )
     try:
         run()
     except Exception as exc:  # every failure becomes the job's FailureReason

@@ -41,7 +41,8 @@ def safe_extract(archive: Path, dest: Path, label: str) -> list[str]:
                     raise ClientError(
                         f"ClientError: The archive {label} contains an unsafe member "
                         f"{member.name!r} ({reason}); localcloud extracts only files inside the "
-                        "target folder, so nothing was extracted.")
+                        "target folder, so nothing was extracted."
+                    )
             dest.mkdir(parents=True, exist_ok=True)
             # The data filter re-checks every member as it is written.
             tar.extractall(dest, members=members, filter="data")

@@ -68,13 +68,15 @@ def relative_key(prefix: str, key: str) -> str:
     if key == prefix:
         rel = key.rsplit("/", 1)[-1]
     elif prefix == "" or prefix.endswith("/") or key[len(prefix)] == "/":
-        rel = key[len(prefix):].lstrip("/")
+        rel = key[len(prefix) :].lstrip("/")
     else:
-        rel = key[len(prefix.rsplit("/", 1)[0]) + 1:] if "/" in prefix else key
+        rel = key[len(prefix.rsplit("/", 1)[0]) + 1 :] if "/" in prefix else key
     parts = rel.split("/")
     if "//" in key or any(p in ("", ".", "..") for p in parts):
-        raise ClientError("ClientError: Data download failed:Failed to download data. "
-                          f"S3 key: {key} has an illegal path segment in it")
+        raise ClientError(
+            "ClientError: Data download failed:Failed to download data. "
+            f"S3 key: {key} has an illegal path segment in it"
+        )
     return rel
 
 
@@ -83,7 +85,7 @@ def assign_objects(keys: list[str], hosts: list[str], distribution: str) -> dict
     keys = sorted(keys)
     if distribution != "ShardedByS3Key":
         return {h: list(keys) for h in hosts}
-    return {h: keys[i::len(hosts)] for i, h in enumerate(hosts)}
+    return {h: keys[i :: len(hosts)] for i, h in enumerate(hosts)}
 
 
 def _free_port() -> int:
@@ -99,8 +101,9 @@ def _truthy(value: Any) -> bool:
 class Cluster:
     """The hosts of one training job; see localcloud/README.md for the calling order."""
 
-    def __init__(self, request: dict[str, Any], job_dir: Path, s3: S3Access,
-                 log_sink: LogSink) -> None:
+    def __init__(
+        self, request: dict[str, Any], job_dir: Path, s3: S3Access, log_sink: LogSink
+    ) -> None:
         self.request = request
         self.job_dir = Path(job_dir).resolve()
         self.s3 = s3
@@ -135,7 +138,8 @@ class Cluster:
                 f"ClientError: localcloud cannot run the image {image!r} without an entry point: "
                 "it runs script-mode jobs (a 'sagemaker_program' hyperparameter, i.e. an "
                 "estimator with entry_point) of any framework image, and the built-in XGBoost "
-                "algorithm (image repository 'sagemaker-xgboost').")
+                "algorithm (image repository 'sagemaker-xgboost')."
+            )
         for host, layout in self.layouts.items():
             layout.create()
             ct.write_config_files(layout, self.request, host, self.hosts)
@@ -149,12 +153,15 @@ class Cluster:
             name = channel["ChannelName"]
             source = channel.get("DataSource", {}).get("S3DataSource")
             if source is None:
-                raise ClientError(f"ClientError: Channel {name!r}: localcloud reads only "
-                                  "S3DataSource channels.")
+                raise ClientError(
+                    f"ClientError: Channel {name!r}: localcloud reads only S3DataSource channels."
+                )
             if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-                raise ClientError(f"ClientError: Channel {name!r}: S3DataType "
-                                  f"{source['S3DataType']} is not supported by localcloud "
-                                  "(only S3Prefix).")
+                raise ClientError(
+                    f"ClientError: Channel {name!r}: S3DataType "
+                    f"{source['S3DataType']} is not supported by localcloud "
+                    "(only S3Prefix)."
+                )
             bucket, prefix = split_s3_uri(source["S3Uri"])
             keys = self.s3.list_keys(bucket, prefix)
             rels = {key: relative_key(prefix, key) for key in keys}
@@ -176,8 +183,10 @@ class Cluster:
         submit = ct.decode_hyperparameters(self.raw_hps).get("sagemaker_submit_directory")
         if submit:
             if not str(submit).startswith("s3://"):
-                raise ClientError(f"ClientError: sagemaker_submit_directory {submit!r} is not "
-                                  "an S3 URI; localcloud fetches code from S3 only.")
+                raise ClientError(
+                    f"ClientError: sagemaker_submit_directory {submit!r} is not "
+                    "an S3 URI; localcloud fetches code from S3 only."
+                )
             bucket, key = split_s3_uri(str(submit))
             with tempfile.TemporaryDirectory(dir=self.job_dir) as tmp:
                 archive = Path(tmp) / "sourcedir.tar.gz"
@@ -192,9 +201,10 @@ class Cluster:
             if missing:
                 raise ClientError(
                     "AlgorithmError: InstallRequirementsError:\nExitCode 1\nErrorMessage "
-                    f"\"localcloud runs offline and these requirements are not installed: "
-                    f"{', '.join(missing)}\"\nCommand \"{sys.executable} -m pip install -r "
-                    "requirements.txt\"")
+                    f'"localcloud runs offline and these requirements are not installed: '
+                    f'{", ".join(missing)}"\nCommand "{sys.executable} -m pip install -r '
+                    'requirements.txt"'
+                )
 
     # ---------------------------------------------------------------------------- Training
     def start(self) -> None:
@@ -209,16 +219,24 @@ class Cluster:
             job = ct.script_job(layout, self.request, host, self.hosts, num_gpus=type_gpus)
             env = ct.script_env(job, base)
             if type_gpus and machine_gpus < type_gpus:
-                self._log(host, f"localcloud: {self.instance_type} has {type_gpus} GPU(s) but this "
-                                f"machine has {machine_gpus}; the job runs on the CPU.")
+                self._log(
+                    host,
+                    f"localcloud: {self.instance_type} has {type_gpus} GPU(s) but this "
+                    f"machine has {machine_gpus}; the job runs on the CPU.",
+                )
             if not self.script_mode:
                 env["LOCALCLOUD_XGB_PORTS"] = xgb_ports
                 cmd = [sys.executable, "-m", "localcloud.algorithms.xgboost_builtin"]
                 launches.append((host, cmd, env, layout.root))
                 continue
             if self.kind == "pytorch":
-                env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(self.master_port),
-                           NCCL_SOCKET_IFNAME="lo", NCCL_IB_DISABLE="1", NCCL_DEBUG="WARN")
+                env.update(
+                    MASTER_ADDR="127.0.0.1",
+                    MASTER_PORT=str(self.master_port),
+                    NCCL_SOCKET_IFNAME="lo",
+                    NCCL_IB_DISABLE="1",
+                    NCCL_DEBUG="WARN",
+                )
             cmd = ct.entry_command(job, self.kind)
             smhp = job.sagemaker_hyperparameters
             if _truthy(smhp.get("sagemaker_torch_distributed_enabled")):
@@ -239,16 +257,24 @@ class Cluster:
         for local in range(nproc):
             rank = node * nproc + local
             env = {
-                "RANK": str(rank), "LOCAL_RANK": str(local), "WORLD_SIZE": str(world),
-                "LOCAL_WORLD_SIZE": str(nproc), "GROUP_RANK": str(node),
-                "GROUP_WORLD_SIZE": str(len(self.hosts)), "ROLE_RANK": str(rank),
-                "ROLE_WORLD_SIZE": str(world), "ROLE_NAME": "default",
-                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(self.master_port),
-                "TORCHELASTIC_RESTART_COUNT": "0", "TORCHELASTIC_MAX_RESTARTS": "0",
+                "RANK": str(rank),
+                "LOCAL_RANK": str(local),
+                "WORLD_SIZE": str(world),
+                "LOCAL_WORLD_SIZE": str(nproc),
+                "GROUP_RANK": str(node),
+                "GROUP_WORLD_SIZE": str(len(self.hosts)),
+                "ROLE_RANK": str(rank),
+                "ROLE_WORLD_SIZE": str(world),
+                "ROLE_NAME": "default",
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(self.master_port),
+                "TORCHELASTIC_RESTART_COUNT": "0",
+                "TORCHELASTIC_MAX_RESTARTS": "0",
                 "TORCHELASTIC_RUN_ID": self.job_name,
                 # False: rank 0 hosts the TCPStore itself, as there is no elastic agent.
                 "TORCHELASTIC_USE_AGENT_STORE": "False",
-                "TORCH_NCCL_ASYNC_ERROR_HANDLING": "1", "NCCL_PROTO": "simple",
+                "TORCH_NCCL_ASYNC_ERROR_HANDLING": "1",
+                "NCCL_PROTO": "simple",
             }
             if nproc > 1:
                 env["OMP_NUM_THREADS"] = "1"
@@ -260,9 +286,15 @@ class Cluster:
             self._log(host, _toolkit_line("Invoking user script"))
             self._log(host, "Invoking script with the following command:")
             self._log(host, " ".join(cmd))
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         worker = _Worker(host, cmd, proc)
         with self._lock:
             self._workers.append(worker)
@@ -306,8 +338,9 @@ class Cluster:
                 self._log(host, _toolkit_line("Reporting training FAILURE", "ERROR"))
                 for line in text.splitlines():
                     self._log(host, line)
-            threading.Thread(target=self._terminate, args=(KILL_OTHERS_GRACE_S,),
-                             daemon=True).start()
+            threading.Thread(
+                target=self._terminate, args=(KILL_OTHERS_GRACE_S,), daemon=True
+            ).start()
         with self._lock:
             self._pending -= 1
             last = self._pending == 0
@@ -362,8 +395,10 @@ class Cluster:
         """Exit codes, FailureReason ("AlgorithmError: …", ≤ 1024 chars) and wall seconds."""
         with self._lock:
             failure = self._failure
-            walls = {h: round(self._ended.get(h, time.monotonic()) - t, 3)
-                     for h, t in self._started.items()}
+            walls = {
+                h: round(self._ended.get(h, time.monotonic()) - t, 3)
+                for h, t in self._started.items()
+            }
             codes = [self._exit[h] for h in self.hosts]
         reason = None
         if failure is not None:
@@ -381,10 +416,12 @@ class Cluster:
         base = "/".join(p for p in (prefix, self.job_name, "output") if p)
         staging = self.job_dir / ".artifacts"
         staging.mkdir(exist_ok=True)
-        model_tar, _ = merge_into_tar([self.layouts[h].model for h in self.hosts],
-                                      staging / "model.tar.gz")
-        output_tar, _ = merge_into_tar([self.layouts[h].output_data for h in self.hosts],
-                                       staging / "output.tar.gz")
+        model_tar, _ = merge_into_tar(
+            [self.layouts[h].model for h in self.hosts], staging / "model.tar.gz"
+        )
+        output_tar, _ = merge_into_tar(
+            [self.layouts[h].output_data for h in self.hosts], staging / "output.tar.gz"
+        )
         s3.upload(model_tar, bucket, f"{base}/model.tar.gz")
         s3.upload(output_tar, bucket, f"{base}/output.tar.gz")
         return f"s3://{bucket}/{base}/model.tar.gz"

@@ -54,12 +54,29 @@ FRAMEWORK_MODULES = {
 _SAFE_ENTRY_POINT = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._+-]*(/[A-Za-z0-9._+-]+)*$")
 # Fallback GPU counts for the course's types until localcloud.jobs.instances is available.
 _FALLBACK_GPUS = {
-    "ml.g4dn.xlarge": 1, "ml.g4dn.2xlarge": 1, "ml.g4dn.4xlarge": 1, "ml.g4dn.8xlarge": 1,
-    "ml.g4dn.12xlarge": 4, "ml.g4dn.16xlarge": 1, "ml.g5.xlarge": 1, "ml.g5.2xlarge": 1,
-    "ml.g5.4xlarge": 1, "ml.g5.8xlarge": 1, "ml.g5.12xlarge": 4, "ml.g5.16xlarge": 1,
-    "ml.g5.24xlarge": 4, "ml.g5.48xlarge": 8, "ml.p3.2xlarge": 1, "ml.p3.8xlarge": 4,
-    "ml.p3.16xlarge": 8, "ml.p3dn.24xlarge": 8, "ml.p4d.24xlarge": 8, "ml.p5.48xlarge": 8,
-    "ml.p2.xlarge": 1, "ml.p2.8xlarge": 8, "ml.p2.16xlarge": 16,
+    "ml.g4dn.xlarge": 1,
+    "ml.g4dn.2xlarge": 1,
+    "ml.g4dn.4xlarge": 1,
+    "ml.g4dn.8xlarge": 1,
+    "ml.g4dn.12xlarge": 4,
+    "ml.g4dn.16xlarge": 1,
+    "ml.g5.xlarge": 1,
+    "ml.g5.2xlarge": 1,
+    "ml.g5.4xlarge": 1,
+    "ml.g5.8xlarge": 1,
+    "ml.g5.12xlarge": 4,
+    "ml.g5.16xlarge": 1,
+    "ml.g5.24xlarge": 4,
+    "ml.g5.48xlarge": 8,
+    "ml.p3.2xlarge": 1,
+    "ml.p3.8xlarge": 4,
+    "ml.p3.16xlarge": 8,
+    "ml.p3dn.24xlarge": 8,
+    "ml.p4d.24xlarge": 8,
+    "ml.p5.48xlarge": 8,
+    "ml.p2.xlarge": 1,
+    "ml.p2.8xlarge": 8,
+    "ml.p2.16xlarge": 16,
 }
 
 
@@ -95,8 +112,9 @@ def machine_gpu_count() -> int:
     if shutil.which("nvidia-smi") is None:
         return 0
     try:
-        out = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True,
-                             timeout=10, check=True).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--list-gpus"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return 0
     return sum(1 for line in out.splitlines() if line.startswith("GPU "))
@@ -143,18 +161,26 @@ class HostLayout:
 
     def create(self) -> None:
         """Make the empty tree SageMaker provides before the container starts."""
-        for sub in (self.config, self.data, self.code, self.model, self.output_data,
-                    self.output / "intermediate", self.root / "checkpoints"):
+        for sub in (
+            self.config,
+            self.data,
+            self.code,
+            self.model,
+            self.output_data,
+            self.output / "intermediate",
+            self.root / "checkpoints",
+        ):
             sub.mkdir(parents=True, exist_ok=True)
 
     def local_path(self, path: str) -> str:
         """The place in this folder that an /opt/ml path names (other paths unchanged)."""
         if path == OPT_ML or path.startswith(OPT_ML + "/"):
-            return str(self.root) + path[len(OPT_ML):]
+            return str(self.root) + path[len(OPT_ML) :]
         return path
 
 
 # ---------------------------------------------------------------- config files (contract §1)
+
 
 def host_names(count: int) -> list[str]:
     """algo-1..algo-N, sorted the way SageMaker sorts them (lexicographically)."""
@@ -168,8 +194,13 @@ def resource_config(host: str, hosts: list[str], instance_type: str) -> dict[str
         "current_instance_type": instance_type,
         "current_group_name": GROUP_NAME,
         "hosts": list(hosts),
-        "instance_groups": [{"instance_group_name": GROUP_NAME, "instance_type": instance_type,
-                             "hosts": list(hosts)}],
+        "instance_groups": [
+            {
+                "instance_group_name": GROUP_NAME,
+                "instance_type": instance_type,
+                "hosts": list(hosts),
+            }
+        ],
         "network_interface_name": "eth0",
     }
 
@@ -206,8 +237,9 @@ def rewrite_hyperparameters(raw: dict[str, str], layout: HostLayout) -> dict[str
     return out
 
 
-def write_config_files(layout: HostLayout, request: dict[str, Any], host: str,
-                       hosts: list[str]) -> None:
+def write_config_files(
+    layout: HostLayout, request: dict[str, Any], host: str, hosts: list[str]
+) -> None:
     """The three files SageMaker writes into /opt/ml/input/config before the container starts."""
     instance_type = request["ResourceConfig"]["InstanceType"]
     hyperparameters = rewrite_hyperparameters(request.get("HyperParameters") or {}, layout)
@@ -225,6 +257,7 @@ def write_config_files(layout: HostLayout, request: dict[str, Any], host: str,
 
 
 # ---------------------------------------------------------- hyperparameters (contract §2.3)
+
 
 def decode_hyperparameters(raw: dict[str, str]) -> dict[str, Any]:
     """JSON-decode each value, keeping the raw string when it is not JSON (as the toolkit does)."""
@@ -283,6 +316,7 @@ def env_value(value: Any) -> str:
 
 # ------------------------------------------------------------------ environment (contract §2.2)
 
+
 @dataclass
 class ScriptJob:
     """What a host needs to run a script-mode entry point."""
@@ -301,19 +335,30 @@ class ScriptJob:
     num_cpus: int
 
 
-def script_job(layout: HostLayout, request: dict[str, Any], host: str, hosts: list[str],
-               num_gpus: int, num_cpus: int | None = None) -> ScriptJob:
+def script_job(
+    layout: HostLayout,
+    request: dict[str, Any],
+    host: str,
+    hosts: list[str],
+    num_gpus: int,
+    num_cpus: int | None = None,
+) -> ScriptJob:
     """Collect what the toolkit would read from the config files and the image's env."""
     raw = rewrite_hyperparameters(request.get("HyperParameters") or {}, layout)
     user, sagemaker = split_hyperparameters(decode_hyperparameters(raw))
     kind = image_kind(request.get("AlgorithmSpecification", {}).get("TrainingImage", ""))
     return ScriptJob(
-        layout=layout, host=host, hosts=hosts,
+        layout=layout,
+        host=host,
+        hosts=hosts,
         instance_type=request["ResourceConfig"]["InstanceType"],
-        job_name=request["TrainingJobName"], region=request.get("Region", ""),
-        hyperparameters=user, sagemaker_hyperparameters=sagemaker,
+        job_name=request["TrainingJobName"],
+        region=request.get("Region", ""),
+        hyperparameters=user,
+        sagemaker_hyperparameters=sagemaker,
         input_data_config=input_data_config(request),
-        framework_module=FRAMEWORK_MODULES.get(kind), num_gpus=num_gpus,
+        framework_module=FRAMEWORK_MODULES.get(kind),
+        num_gpus=num_gpus,
         num_cpus=num_cpus if num_cpus is not None else (os.cpu_count() or 1),
     )
 
@@ -325,10 +370,15 @@ def training_env(job: ScriptJob) -> dict[str, Any]:
     framework_params = {k: v for k, v in smhp.items() if k not in RESERVED_HYPERPARAMETERS}
     rc = resource_config(job.host, job.hosts, job.instance_type)
     distributed = any(framework_params.get(flag, False) for flag in DISTRIBUTION_FLAGS)
-    dist_groups = framework_params.get("sagemaker_distribution_instance_groups",
-                                       [GROUP_NAME] if distributed else [])
-    dist_hosts = [h for g in rc["instance_groups"] if g["instance_group_name"] in dist_groups
-                  for h in g["hosts"]]
+    dist_groups = framework_params.get(
+        "sagemaker_distribution_instance_groups", [GROUP_NAME] if distributed else []
+    )
+    dist_hosts = [
+        h
+        for g in rc["instance_groups"]
+        if g["instance_group_name"] in dist_groups
+        for h in g["hosts"]
+    ]
     master = dist_hosts[0] if dist_hosts else job.hosts[0]
     program = smhp.get("sagemaker_program")
     module = str(program)
@@ -429,12 +479,18 @@ def _localcloud_paths() -> list[str]:
 def base_env(request: dict[str, Any], parent: dict[str, str] | None = None) -> dict[str, str]:
     """The platform's part of a host's env: parent env, job identity, request Environment."""
     parent = dict(os.environ if parent is None else parent)
-    env = {k: v for k, v in parent.items()
-           if not k.startswith(("SM_", "SAGEMAKER_", "TRAINING_JOB_")) and k != "CURRENT_HOST"}
+    env = {
+        k: v
+        for k, v in parent.items()
+        if not k.startswith(("SM_", "SAGEMAKER_", "TRAINING_JOB_")) and k != "CURRENT_HOST"
+    }
     region = request.get("Region") or parent.get("AWS_DEFAULT_REGION") or ""
     if region:
         env.setdefault("AWS_REGION", region)
         env.setdefault("AWS_DEFAULT_REGION", region)
+    # Idle OpenMP threads (xgboost, torch) spin by default; on a small shared machine that
+    # starves the other hosts of the same job. The request's Environment can still override it.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env["TRAINING_JOB_NAME"] = request["TrainingJobName"]
     env["TRAINING_JOB_ARN"] = request.get("TrainingJobArn", "")
     env.update({k: str(v) for k, v in (request.get("Environment") or {}).items()})
@@ -461,16 +517,21 @@ def script_env(job: ScriptJob, base: dict[str, str]) -> dict[str, str]:
 
 # --------------------------------------------------------------- entry point (contract §2.5)
 
+
 def validate_entry_point(name: str | None) -> str:
     """The toolkit 5.1.4 rule: a plain relative path inside the code folder."""
     if not name:
-        raise ClientError("ClientError: The training entry point name is empty. Set the "
-                          "'sagemaker_program' hyperparameter to the script to run, e.g. train.py.")
+        raise ClientError(
+            "ClientError: The training entry point name is empty. Set the "
+            "'sagemaker_program' hyperparameter to the script to run, e.g. train.py."
+        )
     bad = not _SAFE_ENTRY_POINT.match(name) or any(p in (".", "..") for p in name.split("/"))
     if bad:
-        raise ClientError(f"ClientError: The training entry point {name!r} cannot be used: it must "
-                          "be a path inside your source directory made of letters, digits, "
-                          "'.', '_', '+', '-' and '/', not starting with '-' or '/'.")
+        raise ClientError(
+            f"ClientError: The training entry point {name!r} cannot be used: it must "
+            "be a path inside your source directory made of letters, digits, "
+            "'.', '_', '+', '-' and '/', not starting with '-' or '/'."
+        )
     return name
 
 
@@ -501,6 +562,7 @@ def _shell_quote(text: str) -> str:
 
 
 # ------------------------------------------------------- requirements.txt, offline (§2.5)
+
 
 def _installed_version(name: str) -> str | None:
     """Version of a distribution, or of the one providing that import name (xgboost-cpu)."""
@@ -549,17 +611,38 @@ def missing_requirements(requirements: Path) -> list[str]:
 
 # ------------------------------------------------------------ failure text (contract §2.6)
 
+
 def _error_markers() -> tuple[str, ...]:
     """Names whose appearance in a line starts the captured ErrorMessage, as in the toolkit."""
     import builtins
 
-    skip = {"SystemExit", "KeyboardInterrupt", "GeneratorExit", "StopIteration",
-            "StopAsyncIteration", "BaseExceptionGroup", "ExceptionGroup"}
-    names = [n for n, obj in vars(builtins).items()
-             if isinstance(obj, type) and issubclass(obj, BaseException)
-             and not issubclass(obj, Warning) and n not in skip]
-    return (*names, "Invalidrequirement", "ResourceExhaustedError", "OutOfRangeError",
-            "InvalidArgumentError", "mpirun.real", "ORTE", "ExecuteUserScriptError")
+    skip = {
+        "SystemExit",
+        "KeyboardInterrupt",
+        "GeneratorExit",
+        "StopIteration",
+        "StopAsyncIteration",
+        "BaseExceptionGroup",
+        "ExceptionGroup",
+    }
+    names = [
+        n
+        for n, obj in vars(builtins).items()
+        if isinstance(obj, type)
+        and issubclass(obj, BaseException)
+        and not issubclass(obj, Warning)
+        and n not in skip
+    ]
+    return (
+        *names,
+        "Invalidrequirement",
+        "ResourceExhaustedError",
+        "OutOfRangeError",
+        "InvalidArgumentError",
+        "mpirun.real",
+        "ORTE",
+        "ExecuteUserScriptError",
+    )
 
 
 ERROR_MARKERS = _error_markers()

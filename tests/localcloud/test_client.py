@@ -53,9 +53,22 @@ def test_run_redirects_a_child_and_returns_its_exit_code(localcloud_server):
         sys.exit(3)
         """)
     done = subprocess.run(
-        [PYTHON, "-m", "localcloud", "run", "--home", str(localcloud_server.home), "--",
-         PYTHON, "-c", code],
-        capture_output=True, text=True, cwd=config.REPO_ROOT, timeout=120,
+        [
+            PYTHON,
+            "-m",
+            "localcloud",
+            "run",
+            "--home",
+            str(localcloud_server.home),
+            "--",
+            PYTHON,
+            "-c",
+            code,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=config.REPO_ROOT,
+        timeout=120,
     )
     assert done.returncode == 3, done.stderr
     arn, notebook, sdk_config = done.stdout.split()
@@ -115,7 +128,10 @@ def test_a_stopped_server_gives_one_clear_message(tmp_path):
         """)
     child = subprocess.Popen(
         [PYTHON, "-m", "localcloud", "run", "--home", str(home), "--", PYTHON, "-c", code],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=config.REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=config.REPO_ROOT,
     )
     try:
         assert child.stdout.readline().strip() == "ready"
@@ -128,7 +144,10 @@ def test_a_stopped_server_gives_one_clear_message(tmp_path):
     assert "Retrying" not in err and "urllib3" not in err
     status = subprocess.run(
         [PYTHON, "-m", "localcloud", "status", "--home", str(home)],
-        capture_output=True, text=True, cwd=config.REPO_ROOT, env={**os.environ},
+        capture_output=True,
+        text=True,
+        cwd=config.REPO_ROOT,
+        env={**os.environ},
     )
     assert status.returncode == 1
     assert "not running" in status.stdout
@@ -171,9 +190,23 @@ def test_stopping_the_server_leaves_no_host_behind(tmp_path):
     control.ensure_running(home, _free_port())
     try:
         subprocess.run(
-            [PYTHON, "-m", "localcloud", "run", "--home", str(home), "--",
-             PYTHON, "-c", ORPHAN_CHILD, config.role_arn()],
-            check=True, cwd=config.REPO_ROOT, timeout=120, capture_output=True,
+            [
+                PYTHON,
+                "-m",
+                "localcloud",
+                "run",
+                "--home",
+                str(home),
+                "--",
+                PYTHON,
+                "-c",
+                ORPHAN_CHILD,
+                config.role_arn(),
+            ],
+            check=True,
+            cwd=config.REPO_ROOT,
+            timeout=120,
+            capture_output=True,
         )
         job_dir = home / "jobs" / "orphan-check"
         deadline = time.monotonic() + 30
@@ -182,7 +215,8 @@ def test_stopping_the_server_leaves_no_host_behind(tmp_path):
     finally:
         assert control.stop(home)
     leftovers = [
-        p for p in psutil.process_iter(["cmdline"])
+        p
+        for p in psutil.process_iter(["cmdline"])
         if str(job_dir) in " ".join(p.info["cmdline"] or [])
     ]
     assert leftovers == []

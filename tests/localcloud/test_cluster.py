@@ -54,28 +54,49 @@ def source_tar(files: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
-def script_request(s3: FakeS3, files: dict[str, str], *, count: int = 1,
-                   image: str = PT_IMAGE, hps: dict[str, str] | None = None,
-                   channels: list[dict] | None = None, instance: str = "ml.m5.large") -> dict:
+def script_request(
+    s3: FakeS3,
+    files: dict[str, str],
+    *,
+    count: int = 1,
+    image: str = PT_IMAGE,
+    hps: dict[str, str] | None = None,
+    channels: list[dict] | None = None,
+    instance: str = "ml.m5.large",
+) -> dict:
     s3.put("bkt", "job/source/sourcedir.tar.gz", source_tar(files))
     return {
-        "TrainingJobName": "job", "Region": "us-east-1",
+        "TrainingJobName": "job",
+        "Region": "us-east-1",
         "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/job",
         "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
         "HyperParameters": {
-            "sagemaker_program": '"train.py"', "sagemaker_container_log_level": "20",
+            "sagemaker_program": '"train.py"',
+            "sagemaker_container_log_level": "20",
             "sagemaker_submit_directory": '"s3://bkt/job/source/sourcedir.tar.gz"',
-            "sagemaker_job_name": '"job"', "sagemaker_region": '"us-east-1"', **(hps or {})},
+            "sagemaker_job_name": '"job"',
+            "sagemaker_region": '"us-east-1"',
+            **(hps or {}),
+        },
         "InputDataConfig": channels or [],
         "OutputDataConfig": {"S3OutputPath": "s3://bkt/out"},
         "ResourceConfig": {"InstanceType": instance, "InstanceCount": count},
     }
 
 
-def channel(name: str, uri: str, distribution: str = "FullyReplicated",
-            content_type: str | None = None) -> dict:
-    entry = {"ChannelName": name, "DataSource": {"S3DataSource": {
-        "S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": distribution}}}
+def channel(
+    name: str, uri: str, distribution: str = "FullyReplicated", content_type: str | None = None
+) -> dict:
+    entry = {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": uri,
+                "S3DataDistributionType": distribution,
+            }
+        },
+    }
     if content_type:
         entry["ContentType"] = content_type
     return entry
@@ -125,31 +146,47 @@ def test_channels_are_replicated_or_sharded(tmp_path: Path, s3: FakeS3) -> None:
     for i in range(3):
         s3.put("bkt", f"shards/part-{i}.csv", f"{i}\n")
     s3.put("bkt", "full/sub/all.csv", "x\n")
-    request = script_request(s3, {"train.py": "pass\n"}, count=2, channels=[
-        channel("full", "s3://bkt/full"), channel("parts", "s3://bkt/shards/",
-                                                  "ShardedByS3Key")])
+    request = script_request(
+        s3,
+        {"train.py": "pass\n"},
+        count=2,
+        channels=[
+            channel("full", "s3://bkt/full"),
+            channel("parts", "s3://bkt/shards/", "ShardedByS3Key"),
+        ],
+    )
     cluster = Cluster(request, tmp_path / "job", s3, Logs())
     cluster.prepare()
     for host in ("algo-1", "algo-2"):
         assert (tmp_path / f"job/{host}/input/data/full/sub/all.csv").read_text() == "x\n"
         assert (tmp_path / f"job/{host}/code/train.py").exists()
-    parts = {h: sorted(p.name for p in (tmp_path / f"job/{h}/input/data/parts").iterdir())
-             for h in ("algo-1", "algo-2")}
+    parts = {
+        h: sorted(p.name for p in (tmp_path / f"job/{h}/input/data/parts").iterdir())
+        for h in ("algo-1", "algo-2")
+    }
     assert parts == {"algo-1": ["part-0.csv", "part-2.csv"], "algo-2": ["part-1.csv"]}
 
 
 def test_raising_script_gives_toolkit_failure_text(tmp_path: Path, s3: FakeS3) -> None:
-    request = script_request(s3, {"train.py": """
+    request = script_request(
+        s3,
+        {
+            "train.py": """
         import sys
         print("epoch 1")
         raise ValueError("boom from user script")
-    """}, hps={"epochs": "3", "name": '"a b"'})
+    """
+        },
+        hps={"epochs": "3", "name": '"a b"'},
+    )
     cluster, outcome, logs = run_job(tmp_path, s3, request)
     assert outcome.exit_codes == [1] and outcome.failed_host == "algo-1"
     reason = outcome.failure_reason
-    assert reason.startswith('AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage '
-                             '"raise ValueError("boom from user script")\n ValueError: boom from '
-                             'user script"\nCommand "')
+    assert reason.startswith(
+        "AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage "
+        '"raise ValueError("boom from user script")\n ValueError: boom from '
+        'user script"\nCommand "'
+    )
     assert reason.endswith('-- train.py --epochs 3 --name a b"')
     failure = (tmp_path / "jobs/job/algo-1/output/failure").read_text()
     assert reason == "AlgorithmError: " + failure
@@ -157,14 +194,20 @@ def test_raising_script_gives_toolkit_failure_text(tmp_path: Path, s3: FakeS3) -
 
 
 def test_signal_killed_script_reports_the_signal(tmp_path: Path, s3: FakeS3) -> None:
-    request = script_request(s3, {"train.py": """
+    request = script_request(
+        s3,
+        {
+            "train.py": """
         import os, signal
         os.kill(os.getpid(), signal.SIGKILL)
-    """})
+    """
+        },
+    )
     _, outcome, _ = run_job(tmp_path, s3, request)
     assert outcome.exit_codes == [-9]
     assert outcome.failure_reason.startswith(
-        'AlgorithmError: ExecuteUserScriptError:\nExitCode -9\nErrorMessage ""\nCommand "')
+        'AlgorithmError: ExecuteUserScriptError:\nExitCode -9\nErrorMessage ""\nCommand "'
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -177,22 +220,33 @@ def _alive(pid: int) -> bool:
 
 
 def test_stop_leaves_no_process(tmp_path: Path, s3: FakeS3) -> None:
-    request = script_request(s3, {"train.py": """
+    request = script_request(
+        s3,
+        {
+            "train.py": """
         import subprocess, sys, time
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
         print("child", child.pid, flush=True)
         time.sleep(120)
-    """}, count=2)
+    """
+        },
+        count=2,
+    )
     logs = Logs()
     cluster = Cluster(request, tmp_path / "job", s3, logs)
     cluster.prepare()
     cluster.start()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not all(
-            "child" in logs.text(h) for h in ("algo-1", "algo-2")):
+        "child" in logs.text(h) for h in ("algo-1", "algo-2")
+    ):
         time.sleep(0.1)
-    pids = [int(line.split()[1]) for h in ("algo-1", "algo-2")
-            for line in logs.lines[h] if line.startswith("child ")]
+    pids = [
+        int(line.split()[1])
+        for h in ("algo-1", "algo-2")
+        for line in logs.lines[h]
+        if line.startswith("child ")
+    ]
     pids += [w.proc.pid for w in cluster._workers]
     assert len(pids) == 4
     cluster.stop(grace_s=2)
@@ -202,17 +256,24 @@ def test_stop_leaves_no_process(tmp_path: Path, s3: FakeS3) -> None:
 
 
 def test_failing_host_stops_the_others(tmp_path: Path, s3: FakeS3) -> None:
-    request = script_request(s3, {"train.py": """
+    request = script_request(
+        s3,
+        {
+            "train.py": """
         import os, time
         if os.environ["SM_CURRENT_HOST"] == "algo-2":
             raise RuntimeError("algo-2 broke")
         time.sleep(120)
-    """}, count=2)
+    """
+        },
+        count=2,
+    )
     start = time.monotonic()
     _, outcome, _ = run_job(tmp_path, s3, request, timeout=60)
     assert time.monotonic() - start < 40
-    assert outcome.failed_host == "algo-2" and "RuntimeError: algo-2 broke" in \
-        outcome.failure_reason
+    assert (
+        outcome.failed_host == "algo-2" and "RuntimeError: algo-2 broke" in outcome.failure_reason
+    )
     assert outcome.exit_codes[0] != 0
 
 
@@ -258,9 +319,16 @@ dist.destroy_process_group()
 
 
 def test_torch_distributed_mode_sets_torchrun_env(tmp_path: Path, s3: FakeS3) -> None:
-    request = script_request(s3, {"train.py": TORCHRUN_ENV}, count=2, instance="ml.g4dn.xlarge",
-                             hps={"sagemaker_torch_distributed_enabled": "true",
-                                  "sagemaker_instance_type": '"ml.g4dn.xlarge"'})
+    request = script_request(
+        s3,
+        {"train.py": TORCHRUN_ENV},
+        count=2,
+        instance="ml.g4dn.xlarge",
+        hps={
+            "sagemaker_torch_distributed_enabled": "true",
+            "sagemaker_instance_type": '"ml.g4dn.xlarge"',
+        },
+    )
     _, outcome, logs = run_job(tmp_path, s3, request)
     assert outcome.failure_reason is None, logs.lines
     text1, text2 = logs.text("algo-1"), logs.text("algo-2")
@@ -296,16 +364,26 @@ def test_unsafe_source_archive_fails_the_job(tmp_path: Path, s3: FakeS3) -> None
 
 def test_config_and_paths_seen_by_the_script(tmp_path: Path, s3: FakeS3) -> None:
     s3.put("bkt", "d/train_data.npz", "npz")
-    request = script_request(s3, {"train.py": """
+    request = script_request(
+        s3,
+        {
+            "train.py": """
         import json, os, sys
         print(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd(),
                           "train": os.environ["SM_CHANNEL_TRAIN"],
                           "exists": os.path.exists(sys.argv[2])}))
-    """}, hps={"train": '"/opt/ml/input/data/train/train_data.npz"'},
-        channels=[channel("train", "s3://bkt/d")])
+    """
+        },
+        hps={"train": '"/opt/ml/input/data/train/train_data.npz"'},
+        channels=[channel("train", "s3://bkt/d")],
+    )
     _, outcome, logs = run_job(tmp_path, s3, request)
     assert outcome.failure_reason is None
     seen = json.loads(next(line for line in logs.lines["algo-1"] if line.startswith("{")))
     root = tmp_path / "jobs/job/algo-1"
-    assert seen == {"argv": ["--train", f"{root}/input/data/train/train_data.npz"],
-                    "cwd": f"{root}/code", "train": f"{root}/input/data/train", "exists": True}
+    assert seen == {
+        "argv": ["--train", f"{root}/input/data/train/train_data.npz"],
+        "cwd": f"{root}/code",
+        "train": f"{root}/input/data/train",
+        "exists": True,
+    }

@@ -16,30 +16,55 @@ from localcloud.jobs.artifacts import merge_into_tar, safe_extract
 
 PT_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1.0-cpu-py310"
 SDK_HPS = {  # what SDK 2.257.7 sends for a PyTorch estimator (contract §1.2, §2.4)
-    "epochs": "3", "lr": "0.01", "name": '"adam"', "flag": "true", "layers": "[1, 2]",
-    "cfg": '{"a": 1}', "b": "2", "none": "null", "plain": "hello world",
+    "epochs": "3",
+    "lr": "0.01",
+    "name": '"adam"',
+    "flag": "true",
+    "layers": "[1, 2]",
+    "cfg": '{"a": 1}',
+    "b": "2",
+    "none": "null",
+    "plain": "hello world",
     "train_file": '"/opt/ml/input/data/train/train_data.npz"',
-    "sagemaker_foo": '"dropped"', "sagemaker_torch_distributed_enabled": "false",
+    "sagemaker_foo": '"dropped"',
+    "sagemaker_torch_distributed_enabled": "false",
     "sagemaker_submit_directory": '"s3://bkt/pt-job-1/source/sourcedir.tar.gz"',
-    "sagemaker_program": '"train.py"', "sagemaker_container_log_level": "20",
-    "sagemaker_job_name": '"pt-job-1"', "sagemaker_region": '"us-east-1"',
+    "sagemaker_program": '"train.py"',
+    "sagemaker_container_log_level": "20",
+    "sagemaker_job_name": '"pt-job-1"',
+    "sagemaker_region": '"us-east-1"',
 }
 
 
-def make_request(hps: dict[str, str] | None = None, count: int = 2,
-                 image: str = PT_IMAGE) -> dict:
+def make_request(hps: dict[str, str] | None = None, count: int = 2, image: str = PT_IMAGE) -> dict:
     return {
-        "TrainingJobName": "pt-job-1", "Region": "us-east-1",
+        "TrainingJobName": "pt-job-1",
+        "Region": "us-east-1",
         "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/pt-job-1",
         "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
         "HyperParameters": dict(SDK_HPS if hps is None else hps),
         "InputDataConfig": [
-            {"ChannelName": "train", "ContentType": "text/csv",
-             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bkt/d",
-                                             "S3DataDistributionType": "FullyReplicated"}}},
-            {"ChannelName": "my-val",
-             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bkt/v",
-                                             "S3DataDistributionType": "ShardedByS3Key"}}},
+            {
+                "ChannelName": "train",
+                "ContentType": "text/csv",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": "s3://bkt/d",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            },
+            {
+                "ChannelName": "my-val",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": "s3://bkt/v",
+                        "S3DataDistributionType": "ShardedByS3Key",
+                    }
+                },
+            },
         ],
         "OutputDataConfig": {"S3OutputPath": "s3://bkt/out"},
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": count},
@@ -58,18 +83,32 @@ def test_config_files_have_the_service_shapes(tmp_path: Path) -> None:
     layout = host_folder(tmp_path, make_request())
     rc = json.loads((layout.config / "resourceconfig.json").read_text())
     assert rc == {
-        "current_host": "algo-2", "current_instance_type": "ml.m5.large",
-        "current_group_name": "homogeneousCluster", "hosts": ["algo-1", "algo-2"],
-        "instance_groups": [{"instance_group_name": "homogeneousCluster",
-                             "instance_type": "ml.m5.large", "hosts": ["algo-1", "algo-2"]}],
+        "current_host": "algo-2",
+        "current_instance_type": "ml.m5.large",
+        "current_group_name": "homogeneousCluster",
+        "hosts": ["algo-1", "algo-2"],
+        "instance_groups": [
+            {
+                "instance_group_name": "homogeneousCluster",
+                "instance_type": "ml.m5.large",
+                "hosts": ["algo-1", "algo-2"],
+            }
+        ],
         "network_interface_name": "eth0",
     }
     idc = json.loads((layout.config / "inputdataconfig.json").read_text())
     assert idc == {
-        "train": {"ContentType": "text/csv", "TrainingInputMode": "File",
-                  "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"},
-        "my-val": {"TrainingInputMode": "File", "S3DistributionType": "ShardedByS3Key",
-                   "RecordWrapperType": "None"},
+        "train": {
+            "ContentType": "text/csv",
+            "TrainingInputMode": "File",
+            "S3DistributionType": "FullyReplicated",
+            "RecordWrapperType": "None",
+        },
+        "my-val": {
+            "TrainingInputMode": "File",
+            "S3DistributionType": "ShardedByS3Key",
+            "RecordWrapperType": "None",
+        },
     }
     hps = json.loads((layout.config / "hyperparameters.json").read_text())
     assert hps["name"] == '"adam"' and hps["sagemaker_program"] == '"train.py"'
@@ -83,8 +122,12 @@ def test_hosts_sort_like_sagemaker() -> None:
 
 def test_opt_ml_values_point_into_the_host_folder(tmp_path: Path) -> None:
     layout = ct.HostLayout(tmp_path / "algo-1")
-    raw = {"a": '"/opt/ml/input/data/train/x.npz"', "b": "/opt/ml/model", "c": '"/opt/mlx"',
-           "d": "3"}
+    raw = {
+        "a": '"/opt/ml/input/data/train/x.npz"',
+        "b": "/opt/ml/model",
+        "c": '"/opt/mlx"',
+        "d": "3",
+    }
     out = ct.rewrite_hyperparameters(raw, layout)
     assert json.loads(out["a"]) == f"{tmp_path}/algo-1/input/data/train/x.npz"
     assert out["b"] == f"{tmp_path}/algo-1/model"
@@ -96,12 +139,29 @@ def test_hyperparameters_to_argv_edge_cases() -> None:
     user, sagemaker = ct.split_hyperparameters(decoded)
     assert "sagemaker_foo" in sagemaker and "sagemaker_foo" not in user
     args = ct.to_cmd_args(user)
-    assert args == ["-b", "2", "--cfg", "a=1", "--epochs", "3", "--flag", "True",
-                    "--layers", "[1, 2]", "--lr", "0.01", "--name", "adam", "--none", "",
-                    "--plain", "hello world",
-                    "--train_file", "/opt/ml/input/data/train/train_data.npz"]
-    assert ct.to_cmd_args({"x": 1e-05, "d": {"b": 2, "a": "s"}}) == ["-d", "a=s,b=2", "-x",
-                                                                     "1e-05"]
+    assert args == [
+        "-b",
+        "2",
+        "--cfg",
+        "a=1",
+        "--epochs",
+        "3",
+        "--flag",
+        "True",
+        "--layers",
+        "[1, 2]",
+        "--lr",
+        "0.01",
+        "--name",
+        "adam",
+        "--none",
+        "",
+        "--plain",
+        "hello world",
+        "--train_file",
+        "/opt/ml/input/data/train/train_data.npz",
+    ]
+    assert ct.to_cmd_args({"x": 1e-05, "d": {"b": 2, "a": "s"}}) == ["-d", "a=s,b=2", "-x", "1e-05"]
     assert ct.env_value({"b": [1, True], "a": None}) == '{"a":null,"b":[1,true]}'
     assert ct.env_value(None) == "" and ct.env_value("plain text") == "plain text"
 
@@ -115,14 +175,18 @@ def test_entry_point_names_are_checked() -> None:
 
 def test_error_capture_and_failure_text() -> None:
     capture = ct.ErrorCapture()
-    for line in ("epoch 1 loss=0.5", "Traceback (most recent call last):",
-                 '  File "train.py", line 3, in <module>',
-                 '    raise ValueError("boom from user script")',
-                 "ValueError: boom from user script"):
+    for line in (
+        "epoch 1 loss=0.5",
+        "Traceback (most recent call last):",
+        '  File "train.py", line 3, in <module>',
+        '    raise ValueError("boom from user script")',
+        "ValueError: boom from user script",
+    ):
         capture.feed(line, is_stderr=True)
     message = capture.error_message()
-    assert message == ('raise ValueError("boom from user script")\n'
-                       ' ValueError: boom from user script')
+    assert message == (
+        'raise ValueError("boom from user script")\n ValueError: boom from user script'
+    )
     text = ct.failure_text(1, message, "/py -- train.py --epochs 3")
     assert text.startswith('ExecuteUserScriptError:\nExitCode 1\nErrorMessage "raise ValueError(')
     assert text.endswith('Command "/py -- train.py --epochs 3"')
@@ -132,8 +196,10 @@ def test_error_capture_and_failure_text() -> None:
 
 def test_missing_requirements_are_found_offline(tmp_path: Path) -> None:
     req = tmp_path / "requirements.txt"
-    req.write_text("# comment\nnumpy\npandas>=1.0\nxgboost==0.1\nsurely-not-a-package-xyz\n"
-                   "foo; python_version < '3'\n")
+    req.write_text(
+        "# comment\nnumpy\npandas>=1.0\nxgboost==0.1\nsurely-not-a-package-xyz\n"
+        "foo; python_version < '3'\n"
+    )
     missing = ct.missing_requirements(req)
     assert missing[0].startswith("xgboost==0.1 (installed:")
     assert missing[1] == "surely-not-a-package-xyz" and len(missing) == 2
@@ -158,11 +224,17 @@ def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarI
     return info
 
 
-@pytest.mark.parametrize("bad", [
-    ("../evil.py", b"x"), ("/tmp/evil.py", b"x"), ("a/../../evil.py", b"x"),
-    _link("up", "../../outside"), _link("abs", "/etc/passwd"),
-    _link("hard", "../outside", tarfile.LNKTYPE),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ("../evil.py", b"x"),
+        ("/tmp/evil.py", b"x"),
+        ("a/../../evil.py", b"x"),
+        _link("up", "../../outside"),
+        _link("abs", "/etc/passwd"),
+        _link("hard", "../outside", tarfile.LNKTYPE),
+    ],
+)
 def test_safe_extract_rejects_escaping_members(tmp_path: Path, bad) -> None:
     archive = tmp_path / "src.tar.gz"
     archive.write_bytes(_tar([("train.py", b"print(1)"), bad]))
@@ -175,8 +247,9 @@ def test_safe_extract_rejects_escaping_members(tmp_path: Path, bad) -> None:
 
 def test_safe_extract_keeps_ordinary_trees(tmp_path: Path) -> None:
     archive = tmp_path / "src.tar.gz"
-    archive.write_bytes(_tar([("train.py", b"print(1)"), ("pkg/util.py", b""),
-                              _link("pkg/alias.py", "util.py")]))
+    archive.write_bytes(
+        _tar([("train.py", b"print(1)"), ("pkg/util.py", b""), _link("pkg/alias.py", "util.py")])
+    )
     names = safe_extract(archive, tmp_path / "code", "src")
     assert set(names) == {"train.py", "pkg/util.py", "pkg/alias.py"}
     assert (tmp_path / "code" / "train.py").read_bytes() == b"print(1)"
@@ -208,10 +281,19 @@ def test_conformance_with_toolkit_5_1_4(tmp_path: Path) -> None:
     job = ct.script_job(layout, request, "algo-2", ct.host_names(2), num_gpus=0)
     base = ct.base_env(request, {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     ours = ct.script_env(job, base)
-    toolkit_env = {**base, "SAGEMAKER_BASE_DIR": str(layout.root),
-                   "SAGEMAKER_TRAINING_MODULE": ours["SAGEMAKER_TRAINING_MODULE"]}
-    out = subprocess.run([sys.executable, "-c", TOOLKIT_DUMP], env=toolkit_env,
-                         capture_output=True, text=True, check=True, timeout=120)
+    toolkit_env = {
+        **base,
+        "SAGEMAKER_BASE_DIR": str(layout.root),
+        "SAGEMAKER_TRAINING_MODULE": ours["SAGEMAKER_TRAINING_MODULE"],
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", TOOLKIT_DUMP],
+        env=toolkit_env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     theirs = json.loads(out.stdout)
     assert ct.to_cmd_args(job.hyperparameters) == theirs["args"]
     mine = {k: v for k, v in ours.items() if k.startswith("SM_")}
@@ -236,6 +318,8 @@ def test_entry_command_per_image(tmp_path: Path) -> None:
     cmd = ct.entry_command(job, "pytorch")
     assert cmd[:3] == [sys.executable, "--", "train.py"] and cmd[3:5] == ["-b", "2"]
     assert ct.entry_command(job, "xgboost")[:3] == [sys.executable, "-m", "train"]
-    assert ct.image_kind("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1") \
+    assert (
+        ct.image_kind("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1")
         == "xgboost"
+    )
     assert ct.image_kind("1.dkr.ecr.us-east-1.amazonaws.com/my-own:latest") == "other"

@@ -75,10 +75,12 @@ def request(name: str, max_runtime: int = 3600, **extra):
         "TrainingJobName": name,
         "AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File"},
         "RoleArn": "arn:aws:iam::123456789012:role/R",
-        "InputDataConfig": [{
-            "ChannelName": "train",
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/train"}},
-        }],
+        "InputDataConfig": [
+            {
+                "ChannelName": "train",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/train"}},
+            }
+        ],
         "OutputDataConfig": {"S3OutputPath": "s3://b/out"},
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30},
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
@@ -90,16 +92,25 @@ def request(name: str, max_runtime: int = 3600, **extra):
 def manager(tmp_path: Path, cluster: type = FakeCluster, max_running: int = 4) -> JobManager:
     events: list[tuple[str, str]] = []
     mgr = JobManager(
-        tmp_path, FakeS3(["train/x.csv"]), lambda region, stream, ts, msg: events.append(
-            (stream, msg)), max_running=max_running, stop_grace_s=0.1, cluster_factory=cluster,
+        tmp_path,
+        FakeS3(["train/x.csv"]),
+        lambda region, stream, ts, msg: events.append((stream, msg)),
+        max_running=max_running,
+        stop_grace_s=0.1,
+        cluster_factory=cluster,
     )
     mgr.events = events  # type: ignore[attr-defined]
     return mgr
 
 
 def finished(mgr: JobManager, name: str) -> dict:
-    return wait_for(lambda: (d := mgr.describe(name))["TrainingJobStatus"] in
-                    ("Completed", "Failed", "Stopped") and d, timeout=10)
+    return wait_for(
+        lambda: (
+            (d := mgr.describe(name))["TrainingJobStatus"] in ("Completed", "Failed", "Stopped")
+            and d
+        ),
+        timeout=10,
+    )
 
 
 def statuses(job: dict) -> list[tuple[str, str]]:
@@ -187,8 +198,11 @@ def test_jobs_beyond_the_limit_wait_pending_in_order(tmp_path):
     assert [mgr.describe(f"q{i}")["SecondaryStatus"] for i in (2, 3)] == ["Pending", "Pending"]
     jobs = [finished(mgr, f"q{i}") for i in range(4)]
     admitted = [
-        next(t["StartTime"] for t in j["SecondaryStatusTransitions"]
-             if t["StatusMessage"] == "Preparing the instances for training")
+        next(
+            t["StartTime"]
+            for t in j["SecondaryStatusTransitions"]
+            if t["StatusMessage"] == "Preparing the instances for training"
+        )
         for j in jobs
     ]
     assert admitted == sorted(admitted)
@@ -261,12 +275,15 @@ def test_max_runtime_exceeded_through_the_sdk(sm_session, localcloud_server, tmp
 @pytest.mark.localcloud
 def test_fifth_job_waits_pending_through_the_sdk(sm_session, tmp_path):
     release = tmp_path / "release"
-    source = write_script(tmp_path / "src", f"""
+    source = write_script(
+        tmp_path / "src",
+        f"""
         import os, time
         deadline = time.time() + 60
         while not os.path.exists({str(release)!r}) and time.time() < deadline:
             time.sleep(0.05)
-        """)
+        """,
+    )
     train = upload_train(sm_session, unique("queue"))
     names = []
     for _ in range(5):
@@ -278,11 +295,15 @@ def test_fifth_job_waits_pending_through_the_sdk(sm_session, tmp_path):
     assert (fifth["TrainingJobStatus"], fifth["SecondaryStatus"]) == ("InProgress", "Pending")
     release.write_text("go")
     jobs = [
-        wait_for(lambda n=n: (d := describe(sm_session, n))["TrainingJobStatus"] == "Completed"
-                 and d, timeout=60)
+        wait_for(
+            lambda n=n: (d := describe(sm_session, n))["TrainingJobStatus"] == "Completed" and d,
+            timeout=60,
+        )
         for n in names
     ]
     assert jobs[4]["TrainingStartTime"] >= min(j["TrainingEndTime"] for j in jobs[:4])
     assert [t["Status"] for t in jobs[4]["SecondaryStatusTransitions"]][:3] == [
-        "Starting", "Pending", "Starting"
+        "Starting",
+        "Pending",
+        "Starting",
     ]

@@ -19,7 +19,8 @@ def stream(localcloud_server):
     now = int(time.time() * 1000)
     events = [(now, "a"), (now + 10, "b"), (now + 10, "c"), (now + 20, "d")]
     logs.put_log_events(
-        logGroupName=group, logStreamName=name,
+        logGroupName=group,
+        logStreamName=name,
         logEvents=[{"timestamp": t, "message": m} for t, m in events],
     )
     return logs, group, name, now
@@ -35,12 +36,23 @@ def test_start_time_is_inclusive_and_equal_timestamps_keep_their_order(stream):
 
 def test_last_page_is_empty_with_the_same_forward_token(stream):
     logs, group, name, now = stream
-    first = logs.get_log_events(logGroupName=group, logStreamName=name, startTime=now,
-                                startFromHead=True)
-    second = logs.get_log_events(logGroupName=group, logStreamName=name, startTime=now,
-                                 startFromHead=True, nextToken=first["nextForwardToken"])
-    third = logs.get_log_events(logGroupName=group, logStreamName=name, startTime=now,
-                                startFromHead=True, nextToken=second["nextForwardToken"])
+    first = logs.get_log_events(
+        logGroupName=group, logStreamName=name, startTime=now, startFromHead=True
+    )
+    second = logs.get_log_events(
+        logGroupName=group,
+        logStreamName=name,
+        startTime=now,
+        startFromHead=True,
+        nextToken=first["nextForwardToken"],
+    )
+    third = logs.get_log_events(
+        logGroupName=group,
+        logStreamName=name,
+        startTime=now,
+        startFromHead=True,
+        nextToken=second["nextForwardToken"],
+    )
     assert len(first["events"]) == 4
     assert second["events"] == [] and third["events"] == []
     assert third["nextForwardToken"] == second["nextForwardToken"]

@@ -48,9 +48,12 @@ def test_telemetry_is_opted_out_through_the_sdk_config(sm_session):
     from sagemaker.config.config_schema import TELEMETRY_OPT_OUT_PATH
     from sagemaker.utils import resolve_value_from_config
 
-    assert resolve_value_from_config(
-        direct_input=None, config_path=TELEMETRY_OPT_OUT_PATH, sagemaker_session=sm_session
-    ) is True
+    assert (
+        resolve_value_from_config(
+            direct_input=None, config_path=TELEMETRY_OPT_OUT_PATH, sagemaker_session=sm_session
+        )
+        is True
+    )
 
 
 @pytest.fixture
@@ -72,16 +75,21 @@ def only_localhost(monkeypatch):
 def test_script_job_streams_logs_and_uploads_the_model(
     sm_session, tmp_path, capsys, only_localhost
 ):
-    source = write_script(tmp_path / "src", """
+    source = write_script(
+        tmp_path / "src",
+        """
         import os, sys
         print("hello from", os.environ["SM_CURRENT_HOST"], " ".join(sys.argv[1:]))
         print("[0]\\ttrain-rmse:0.25")
         print("[1]\\ttrain-rmse:0.125")
         with open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w") as f:
             f.write("weights")
-        """)
+        """,
+    )
     estimator = xgboost_estimator(
-        sm_session, source, hyperparameters={"epochs": 2},
+        sm_session,
+        source,
+        hyperparameters={"epochs": 2},
         metric_definitions=[{"Name": "train:rmse", "Regex": r"train-rmse:([0-9.]+)"}],
     )
     estimator.fit({"train": upload_train(sm_session, unique("ok"))}, logs=True)
@@ -124,9 +132,12 @@ def test_script_job_streams_logs_and_uploads_the_model(
 def test_script_that_raises_fails_with_its_error(sm_session, tmp_path):
     from sagemaker.exceptions import UnexpectedStatusException
 
-    source = write_script(tmp_path / "src", """
+    source = write_script(
+        tmp_path / "src",
+        """
         raise ValueError("boom from the user script")
-        """)
+        """,
+    )
     estimator = xgboost_estimator(sm_session, source)
     with pytest.raises(UnexpectedStatusException) as caught:
         estimator.fit({"train": upload_train(sm_session, unique("raise"))}, logs=True)
@@ -141,11 +152,14 @@ def test_script_that_raises_fails_with_its_error(sm_session, tmp_path):
 def test_script_killed_by_a_signal_fails(sm_session, tmp_path):
     from sagemaker.exceptions import UnexpectedStatusException
 
-    source = write_script(tmp_path / "src", """
+    source = write_script(
+        tmp_path / "src",
+        """
         import os, signal
         print("about to die", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
-        """)
+        """,
+    )
     estimator = xgboost_estimator(sm_session, source)
     with pytest.raises(UnexpectedStatusException) as caught:
         estimator.fit({"train": upload_train(sm_session, unique("kill"))}, logs=False)

@@ -19,10 +19,15 @@ import numpy as np
 from localcloud.algorithms.xgboost import UserError
 
 CONTENT_TYPES = {
-    "csv": "csv", "text/csv": "csv",
-    "libsvm": "libsvm", "text/libsvm": "libsvm", "text/x-libsvm": "libsvm",
-    "parquet": "parquet", "application/x-parquet": "parquet",
-    "recordio-protobuf": "recordio", "application/x-recordio-protobuf": "recordio",
+    "csv": "csv",
+    "text/csv": "csv",
+    "libsvm": "libsvm",
+    "text/libsvm": "libsvm",
+    "text/x-libsvm": "libsvm",
+    "parquet": "parquet",
+    "application/x-parquet": "parquet",
+    "recordio-protobuf": "recordio",
+    "application/x-recordio-protobuf": "recordio",
 }
 ALLOWED_CHANNELS = ("train", "validation", "code")
 # What xgboost's text parser (dmlc strtonum) consumes of a token: blanks, sign, digits, a
@@ -51,8 +56,10 @@ def content_format(channel: str, config: dict[str, str]) -> str:
     for option in options:
         key, _, value = option.partition("=")
         if kind == "csv" and key.strip() == "label_size" and value.strip() != "1":
-            raise UserError(f"{content_type} is not an accepted csv ContentType. Optional "
-                            "parameter label_size must be equal to 1")
+            raise UserError(
+                f"{content_type} is not an accepted csv ContentType. Optional "
+                "parameter label_size must be equal to 1"
+            )
     if kind == "libsvm" and config.get("TrainingInputMode") == "Pipe":
         raise UserError("Pipe mode not supported for LibSVM.")
     return kind
@@ -97,9 +104,17 @@ def _read_csv_file(path: Path, delimiter: str) -> np.ndarray:
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path, header=None, sep=delimiter, dtype="float64", engine="c",
-                            quoting=csv.QUOTE_NONE, skip_blank_lines=True,
-                            keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(
+            path,
+            header=None,
+            sep=delimiter,
+            dtype="float64",
+            engine="c",
+            quoting=csv.QUOTE_NONE,
+            skip_blank_lines=True,
+            keep_default_na=False,
+            na_values=[""],
+        )
         return frame.to_numpy()
     except (ValueError, pd.errors.ParserError):
         pass
@@ -118,8 +133,7 @@ def _read_csv_file(path: Path, delimiter: str) -> np.ndarray:
 
 def _stack(blocks: list[np.ndarray]) -> np.ndarray:
     width = max(b.shape[1] for b in blocks)
-    padded = [np.pad(b, ((0, 0), (0, width - b.shape[1])), constant_values=np.nan)
-              for b in blocks]
+    padded = [np.pad(b, ((0, 0), (0, width - b.shape[1])), constant_values=np.nan) for b in blocks]
     return np.vstack(padded)
 
 
@@ -147,31 +161,41 @@ def read_libsvm(files: list[Path]) -> dict[str, Any]:
         with open(path, encoding="utf-8", errors="replace") as handle:
             first = handle.readline().rstrip("\r\n")
         if first.strip() and not _LIBSVM_LINE.match(first):
-            raise UserError(f"First line '{first[:50]}...' of file '{path.name}' is not 'LIBSVM' "
-                            "format. Please ensure the file is in 'LIBSVM' format.")
+            raise UserError(
+                f"First line '{first[:50]}...' of file '{path.name}' is not 'LIBSVM' "
+                "format. Please ensure the file is in 'LIBSVM' format."
+            )
     loaded = [load_svmlight_file(str(p), zero_based=True) for p in files if p.stat().st_size]
     if not loaded:
         return {"data": np.zeros((0, 0)), "label": np.zeros(0), "weight": None}
     width = max(x.shape[1] for x, _ in loaded)
-    blocks = [sparse.csr_matrix((x.data, x.indices, x.indptr), shape=(x.shape[0], width))
-              for x, _ in loaded]
-    return {"data": sparse.vstack(blocks).tocsr(), "label": np.concatenate([y for _, y in loaded]),
-            "weight": None}
+    blocks = [
+        sparse.csr_matrix((x.data, x.indices, x.indptr), shape=(x.shape[0], width))
+        for x, _ in loaded
+    ]
+    return {
+        "data": sparse.vstack(blocks).tocsr(),
+        "label": np.concatenate([y for _, y in loaded]),
+        "weight": None,
+    }
 
 
 def read_parquet(files: list[Path]) -> dict[str, Any]:
     """Parquet files (label in the first column); needs pyarrow, which may be absent."""
     if importlib.util.find_spec("pyarrow") is None:
-        raise UserError("localcloud cannot read parquet input: the pyarrow package is not "
-                        "installed in this environment. Use text/csv or text/libsvm.")
+        raise UserError(
+            "localcloud cannot read parquet input: the pyarrow package is not "
+            "installed in this environment. Use text/csv or text/libsvm."
+        )
     import pandas as pd
 
     table = pd.concat([pd.read_parquet(f) for f in files]).to_numpy(dtype="float64")
     return {"data": table[:, 1:], "label": table[:, 0], "weight": None}
 
 
-def load(channel: str, path: Path, config: dict[str, str], csv_weights: bool,
-         log: Any) -> dict[str, Any] | None:
+def load(
+    channel: str, path: Path, config: dict[str, str], csv_weights: bool, log: Any
+) -> dict[str, Any] | None:
     """The arrays of one channel, or None when the channel folder holds no file."""
     kind = content_format(channel, config)
     files = channel_files(path)
@@ -185,5 +209,7 @@ def load(channel: str, path: Path, config: dict[str, str], csv_weights: bool,
         return read_libsvm(files)
     if kind == "parquet":
         return read_parquet(files)
-    raise UserError("localcloud does not support the recordio-protobuf content type for the "
-                    "built-in XGBoost; use text/csv or text/libsvm.")
+    raise UserError(
+        "localcloud does not support the recordio-protobuf content type for the "
+        "built-in XGBoost; use text/csv or text/libsvm."
+    )

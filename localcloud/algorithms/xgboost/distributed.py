@@ -32,14 +32,24 @@ def communicator(hosts: list[str], current: str, port: int) -> Iterator[None]:
     """Join a rabit group of `hosts`; the first host runs the tracker. Ranks follow host order."""
     tracker = None
     if current == hosts[0]:
-        tracker = RabitTracker(n_workers=len(hosts), host_ip=TRACKER_HOST, port=port,
-                               sortby="task", timeout=BOOTSTRAP_TIMEOUT_S)
+        tracker = RabitTracker(
+            n_workers=len(hosts),
+            host_ip=TRACKER_HOST,
+            port=port,
+            sortby="task",
+            timeout=BOOTSTRAP_TIMEOUT_S,
+        )
         tracker.start()
     else:
         wait_listening(port, BOOTSTRAP_TIMEOUT_S)
-    args = {"dmlc_communicator": "rabit", "dmlc_tracker_uri": TRACKER_HOST,
-            "dmlc_tracker_port": port, "dmlc_task_id": current,
-            "dmlc_timeout": BOOTSTRAP_TIMEOUT_S, "dmlc_retry": 30}
+    args = {
+        "dmlc_communicator": "rabit",
+        "dmlc_tracker_uri": TRACKER_HOST,
+        "dmlc_tracker_port": port,
+        "dmlc_task_id": current,
+        "dmlc_timeout": BOOTSTRAP_TIMEOUT_S,
+        "dmlc_retry": 30,
+    }
     try:
         with collective.CommunicatorContext(**args):
             yield

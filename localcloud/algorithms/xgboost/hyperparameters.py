@@ -10,22 +10,67 @@ from typing import Any
 from localcloud.algorithms.xgboost import UserError
 
 OBJECTIVES = (
-    "binary:logistic", "binary:logitraw", "binary:hinge", "count:poisson", "multi:softmax",
-    "multi:softprob", "rank:pairwise", "rank:ndcg", "rank:map", "reg:linear", "reg:logistic",
-    "reg:gamma", "reg:squarederror", "reg:squaredlogerror", "reg:pseudohubererror",
-    "reg:absoluteerror", "reg:quantileerror", "reg:tweedie", "survival:cox", "survival:aft",
+    "binary:logistic",
+    "binary:logitraw",
+    "binary:hinge",
+    "count:poisson",
+    "multi:softmax",
+    "multi:softprob",
+    "rank:pairwise",
+    "rank:ndcg",
+    "rank:map",
+    "reg:linear",
+    "reg:logistic",
+    "reg:gamma",
+    "reg:squarederror",
+    "reg:squaredlogerror",
+    "reg:pseudohubererror",
+    "reg:absoluteerror",
+    "reg:quantileerror",
+    "reg:tweedie",
+    "survival:cox",
+    "survival:aft",
 )
 EVAL_METRICS = (
-    "rmse", "rmsle", "mae", "mape", "mphe", "logloss", "error", "merror", "mlogloss", "auc",
-    "aucpr", "ndcg", "map", "poisson-nloglik", "gamma-nloglik", "cox-nloglik",
-    "gamma-deviance", "tweedie-nloglik", "aft-nloglik", "interval-regression-accuracy",
+    "rmse",
+    "rmsle",
+    "mae",
+    "mape",
+    "mphe",
+    "logloss",
+    "error",
+    "merror",
+    "mlogloss",
+    "auc",
+    "aucpr",
+    "ndcg",
+    "map",
+    "poisson-nloglik",
+    "gamma-nloglik",
+    "cox-nloglik",
+    "gamma-deviance",
+    "tweedie-nloglik",
+    "aft-nloglik",
+    "interval-regression-accuracy",
 )
 CLASSIFICATION_ONLY_METRICS = ("auc", "aucpr")
 # Keys the algorithm consumes itself instead of passing them to xgboost.train's params.
-NON_PARAMS = ("num_round", "early_stopping_rounds", "csv_weights", "save_model_on_termination",
-              "_kfold", "_num_cv_round", "_tuning_objective_metric", "use_dask_gpu_training")
-ALIASES = {"eta": "learning_rate", "gamma": "min_split_loss", "lambda": "reg_lambda",
-           "alpha": "reg_alpha"}
+NON_PARAMS = (
+    "num_round",
+    "early_stopping_rounds",
+    "csv_weights",
+    "save_model_on_termination",
+    "_kfold",
+    "_num_cv_round",
+    "_tuning_objective_metric",
+    "use_dask_gpu_training",
+)
+ALIASES = {
+    "eta": "learning_rate",
+    "gamma": "min_split_loss",
+    "lambda": "reg_lambda",
+    "alpha": "reg_alpha",
+}
 
 
 @dataclass(frozen=True)
@@ -40,8 +85,9 @@ class Interval:
     def __contains__(self, value: float) -> bool:
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
             return False
-        return not (self.high is not None
-                    and (value > self.high or (self.high_open and value == self.high)))
+        return not (
+            self.high is not None and (value > self.high or (self.high_open and value == self.high))
+        )
 
     def __str__(self) -> str:
         left = "(-inf" if self.low is None else ("(" if self.low_open else "[") + f"{self.low}"
@@ -85,8 +131,10 @@ SPECS: dict[str, Spec] = {
     "booster": Spec(_text, ("gbtree", "gblinear", "dart")),
     "verbosity": Spec(_int, Interval(0, 3)),
     "nthread": Spec(_int, Interval(1)),
-    "eta": Spec(_float, UNIT), "learning_rate": Spec(_float, UNIT),
-    "gamma": Spec(_float, NONNEG), "min_split_loss": Spec(_float, NONNEG),
+    "eta": Spec(_float, UNIT),
+    "learning_rate": Spec(_float, UNIT),
+    "gamma": Spec(_float, NONNEG),
+    "min_split_loss": Spec(_float, NONNEG),
     "max_depth": Spec(_int, NONNEG),
     "min_child_weight": Spec(_float, NONNEG),
     "max_delta_step": Spec(_float, NONNEG),
@@ -95,14 +143,29 @@ SPECS: dict[str, Spec] = {
     "colsample_bytree": Spec(_float, UNIT_OPEN_LOW),
     "colsample_bylevel": Spec(_float, UNIT_OPEN_LOW),
     "colsample_bynode": Spec(_float, UNIT_OPEN_LOW),
-    "lambda": Spec(_float, NONNEG), "reg_lambda": Spec(_float, NONNEG),
-    "alpha": Spec(_float, NONNEG), "reg_alpha": Spec(_float, NONNEG),
+    "lambda": Spec(_float, NONNEG),
+    "reg_lambda": Spec(_float, NONNEG),
+    "alpha": Spec(_float, NONNEG),
+    "reg_alpha": Spec(_float, NONNEG),
     "tree_method": Spec(_text, ("auto", "exact", "approx", "hist", "gpu_hist")),
     "sketch_eps": Spec(_float, Interval(0, 1, low_open=True, high_open=True)),
     "scale_pos_weight": Spec(_float, Interval(0, low_open=True)),
-    "updater": Spec(_csv_list, (
-        "grow_colmaker", "distcol", "grow_histmaker", "grow_local_histmaker", "grow_skmaker",
-        "grow_quantile_histmaker", "sync", "refresh", "prune", "shotgun", "coord_descent")),
+    "updater": Spec(
+        _csv_list,
+        (
+            "grow_colmaker",
+            "distcol",
+            "grow_histmaker",
+            "grow_local_histmaker",
+            "grow_skmaker",
+            "grow_quantile_histmaker",
+            "sync",
+            "refresh",
+            "prune",
+            "shotgun",
+            "coord_descent",
+        ),
+    ),
     "dsplit": Spec(_text, ("row", "col")),
     "refresh_leaf": Spec(_int, (0, 1)),
     "process_type": Spec(_text, ("default", "update")),
@@ -113,8 +176,10 @@ SPECS: dict[str, Spec] = {
     "predictor": Spec(_text, ("auto", "cpu_predictor", "gpu_predictor")),
     "sample_type": Spec(_text, ("uniform", "weighted")),
     "normalize_type": Spec(_text, ("tree", "forest")),
-    "rate_drop": Spec(_float, UNIT), "one_drop": Spec(_int, (0, 1)),
-    "skip_drop": Spec(_float, UNIT), "lambda_bias": Spec(_float, UNIT),
+    "rate_drop": Spec(_float, UNIT),
+    "one_drop": Spec(_int, (0, 1)),
+    "skip_drop": Spec(_float, UNIT),
+    "lambda_bias": Spec(_float, UNIT),
     "tweedie_variance_power": Spec(_float, Interval(1, 2, low_open=True, high_open=True)),
     "huber_slope": Spec(_float, NONNEG),
     "quantile_alpha": Spec(_text),
@@ -182,17 +247,23 @@ def validate(raw: dict[str, str]) -> TrainConfig:
     if objective.startswith("multi:") and "num_class" not in parsed:
         raise UserError("Require input for parameter 'num_class' for multi-classification")
     if "num_class" in parsed and not objective.startswith("multi:"):
-        raise UserError("Do not need to setup parameter 'num_class' for learning task other "
-                        "than multi-classification.")
+        raise UserError(
+            "Do not need to setup parameter 'num_class' for learning task other "
+            "than multi-classification."
+        )
     for metric in parsed.get("eval_metric", []):
         if metric in CLASSIFICATION_ONLY_METRICS and objective.startswith("reg:"):
-            raise UserError(f"Metric '{metric}' can only be applied for classification and "
-                            "ranking problems.")
+            raise UserError(
+                f"Metric '{metric}' can only be applied for classification and ranking problems."
+            )
     params = {ALIASES.get(k, k): v for k, v in parsed.items() if k not in NON_PARAMS}
     if "eval_metric" in params and len(params["eval_metric"]) == 1:
         params["eval_metric"] = params["eval_metric"][0]
     if params.get("tree_method") == "gpu_hist":
         params["tree_method"] = "hist"  # localcloud trains on the CPU
-    return TrainConfig(params=params, num_round=parsed["num_round"],
-                       early_stopping_rounds=parsed.get("early_stopping_rounds"),
-                       csv_weights=parsed.get("csv_weights", 0) == 1)
+    return TrainConfig(
+        params=params,
+        num_round=parsed["num_round"],
+        early_stopping_rounds=parsed.get("early_stopping_rounds"),
+        csv_weights=parsed.get("csv_weights", 0) == 1,
+    )
