@@ -5,8 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NBVAL := --nbval-lax --nbval-kernel-name localcloud --nbval-sanitize-with tests/nbval_sanitize.cfg
+# Idle OpenMP threads (xgboost, torch) spin by default, which starves a small shared machine.
+export OMP_WAIT_POLICY ?= PASSIVE
+export SAGEMAKER_SUPPRESS_V2_WARNING ?= 1
 
-.PHONY: setup test lint format course course-fast lab live-check clean
+.PHONY: setup test nbval lint format course course-fast lab live-check clean
 
 setup: $(STAMP)  ## create .venv and install the pinned requirements (quick when done)
 
@@ -15,6 +18,8 @@ $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	@# the repository on the venv's path: `python -m localcloud` works from any folder
+	$(PY) -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "sagemaker-course.pth").write_text("$(CURDIR)\n")'
 	$(PY) -m localcloud install-kernel
 	@touch $(STAMP)
 
@@ -29,8 +34,13 @@ format: setup  ## apply ruff's formatting to code and notebooks
 	$(VENV)/bin/nbqa "ruff format" notebooks
 
 test: lint  ## unit, localcloud and notebook tests, then nbval on the committed notebooks
-	$(PY) -m pytest tests
-	$(PY) -m localcloud run -- $(PY) -m pytest $(NBVAL) notebooks
+	$(PY) -m pytest tests/unit tests/localcloud tests/test_site_browser.py tests/test_notebooks.py
+	$(MAKE) --no-print-directory nbval
+
+nbval: setup  ## re-run the committed notebooks in a fresh localcloud and compare their outputs
+	@export LOCALCLOUD_HOME=$$(mktemp -d); $(PY) -m localcloud start >/dev/null && \
+	{ $(PY) -m pytest $(NBVAL) notebooks; rc=$$?; $(PY) -m localcloud stop >/dev/null; \
+	  rm -rf "$$LOCALCLOUD_HOME"; exit $$rc; }
 
 course: setup  ## run every notebook offline with the lesson's parameters; site in build/site
 	$(PY) -m course run --out build

@@ -1,17 +1,22 @@
-"""One localcloud server for the whole test session, and a SageMaker SDK session wired to it."""
+"""One localcloud server for the whole test session, shared by the localcloud and notebook tests."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
-# Set before the server starts: quick stops, and one zero quota so ResourceLimitExceeded can show.
+# Set before the server starts (the server, job hosts and notebook kernels inherit them): quick
+# stops, one zero quota so ResourceLimitExceeded can be shown, idle OpenMP threads that don't spin.
 SERVER_ENV = {
     "LOCALCLOUD_STOP_GRACE_S": "2",
     "LOCALCLOUD_QUOTAS": '{"ml.p3.2xlarge for training job usage": 0}',
     "LOCALCLOUD_NOTEBOOK_INSTANCE": "localcloud-notebook",
+    "OMP_WAIT_POLICY": "PASSIVE",
+    "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
 }
 
 
@@ -45,3 +50,12 @@ def sm_session(localcloud_server: object) -> object:
     import sagemaker
 
     return sagemaker.Session(boto_session=localcloud_server.boto_session)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def localcloud_kernel(localcloud_server: object) -> str:
+    """The `localcloud` kernel, installed; its sessions find the server through LOCALCLOUD_HOME."""
+    subprocess.run(
+        [sys.executable, "-m", "localcloud", "install-kernel"], check=True, capture_output=True
+    )
+    return "localcloud"
