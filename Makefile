@@ -9,7 +9,7 @@ NBVAL := --nbval-lax --nbval-kernel-name localcloud --nbval-sanitize-with tests/
 export OMP_WAIT_POLICY ?= PASSIVE
 export SAGEMAKER_SUPPRESS_V2_WARNING ?= 1
 
-.PHONY: setup test nbval lint format course course-fast lab live-check clean
+.PHONY: setup test nbval notebooks lint format course course-fast lab live-check clean
 
 setup: $(STAMP)  ## create .venv and install the pinned requirements (quick when done)
 
@@ -44,6 +44,9 @@ nbval: setup  ## re-run the committed notebooks in a fresh localcloud and compar
 
 course: setup  ## run every notebook offline with the lesson's parameters; site in build/site
 	$(PY) -m course run --out build
+
+notebooks: setup  ## re-execute the committed notebooks in place (after changing a lesson)
+	$(PY) -m course refresh $(LESSONS)
 
 course-fast: setup  ## the same with the test parameters: a two-minute check before a workshop
 	$(PY) -m course run --fast --out build

@@ -1,4 +1,4 @@
-"""CLI: `python -m course run [--fast]`, `python -m course site`, `python -m course live-check`."""
+"""CLI: `python -m course run [--fast]`, `site`, `refresh [STEM ...]` and `live-check`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-site", action="store_true", help="skip rendering the site")
     site = sub.add_parser("site", help="render build/site from an earlier run")
     site.add_argument("--out", type=Path, default=Path("build"), help="output folder (build)")
+    refresh = sub.add_parser("refresh", help="re-execute notebooks in place (committed outputs)")
+    refresh.add_argument("stems", nargs="*", help="lessons to refresh, e.g. 03_builtin_xgboost")
     live = sub.add_parser("live-check", help="run 00, 02 and 08 against real AWS (costs cents)")
     live.add_argument("--out", type=Path, default=Path("build/live"), help="output folder")
     args = parser.parse_args(argv)
@@ -32,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"site: {render_site(args.out)}")
         return 0
+
+    if args.command == "refresh":
+        from course.refresh import refresh
+
+        return refresh(args.stems)
 
     from course.run import Options, run_course
 

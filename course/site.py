@@ -18,6 +18,7 @@ import nbformat
 import pandas as pd
 from markupsafe import Markup
 from nbconvert import HTMLExporter
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 from course import COURSE_TITLE, TEMPLATES_DIR
 from course.jobs import empty_jobs, normalise
@@ -139,7 +140,7 @@ def notebook_html(nb: nbformat.NotebookNode, lesson: Lesson) -> str:
         template_file="lesson.html.j2",
         extra_template_paths=[str(TEMPLATES_DIR / "nbconvert")],
     )
-    nb = nbformat.from_dict(nb)
+    nb, _ = CoalesceStreamsPreprocessor(enabled=True).preprocess(nbformat.from_dict(nb), {})
     nb.metadata["title"] = lesson.title
     body, _ = exporter.from_notebook_node(nb)
     return body

@@ -280,3 +280,23 @@ def test_failure_shown_as_display_data_is_still_reported(tmp_path: Path) -> None
     assert said.startswith("FAILED 02_rich: cell 1 (In [4]) raised CalledProcessError: Command")
     assert "| subprocess.run(cmd, check=True)" in said
     assert said.endswith(f"executed copy: {executed}")
+
+
+def test_refresh_tidy_merges_streams_and_restores_the_kernel_name() -> None:
+    import nbformat
+
+    from course.refresh import tidy
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print('.')")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=t) for t in (".", ".", "\n")
+    ]
+    cell.metadata["papermill"] = {"duration": 1.0}
+    nb.cells = [cell]
+    nb.metadata["kernelspec"] = {"name": "localcloud", "display_name": "Python 3 (localcloud)"}
+    nb.metadata["papermill"] = {"parameters": {}}
+    tidy(nb)
+    assert [o.text for o in nb.cells[0].outputs] == ["..\n"]
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert "papermill" not in nb.metadata and "papermill" not in nb.cells[0].metadata
