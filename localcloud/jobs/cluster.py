@@ -321,6 +321,7 @@ class Cluster:
     def _reap(self, worker: _Worker) -> None:
         code = worker.proc.wait()
         _kill_group(worker.proc.pid, signal.SIGKILL)  # stragglers the entry point left behind
+        _wait_group_gone(worker.proc.pid)
         for reader in worker.readers:
             reader.join(timeout=10)
         host = worker.host
@@ -430,6 +431,28 @@ class Cluster:
 def _kill_group(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
+
+
+def _wait_group_gone(pgid: int, timeout_s: float = 3.0) -> None:
+    """Return once no live process is left in the group (a SIGKILL lands asynchronously)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _live_members(pgid):
+        time.sleep(0.02)
+
+
+def _live_members(pgid: int) -> bool:
+    """Whether any non-zombie process belongs to process group pgid (Linux /proc)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return False
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
 
 
 def _toolkit_line(message: str, level: str = "INFO") -> str:
