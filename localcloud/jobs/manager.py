@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from localcloud.algorithms.xgboost import metrics as xgboost_metrics
 from localcloud.jobs import validation
+from localcloud.jobs.container import image_kind
 from localcloud.jobs.model import MESSAGES, TrainingJob, pending_message
 from localcloud.jobs.s3io import S3Access
 from localcloud.server import quotas
@@ -57,6 +59,23 @@ class _Control:
     why: str = "Stopped"  # or "MaxRuntimeExceeded"
 
 
+def with_algorithm_metrics(request: dict[str, Any]) -> dict[str, Any]:
+    """The request with the built-in algorithm's MetricDefinitions when it brings none.
+
+    As on SageMaker, a job of the built-in XGBoost algorithm (its image, no entry point) gets the
+    algorithm's own definitions; DescribeTrainingJob shows them and FinalMetricDataList uses them.
+    """
+    spec = request.get("AlgorithmSpecification") or {}
+    if spec.get("MetricDefinitions"):
+        return request
+    if image_kind(spec.get("TrainingImage", "")) != "xgboost":
+        return request
+    if "sagemaker_program" in (request.get("HyperParameters") or {}):
+        return request  # script mode: only the user's definitions
+    spec = {**spec, "MetricDefinitions": xgboost_metrics.metric_definitions()}
+    return {**request, "AlgorithmSpecification": spec}
+
+
 class JobManager:
     """Owns every job record and drives each job through its lifecycle on its own thread."""
 
@@ -99,6 +118,7 @@ class JobManager:
             kind = request["ResourceConfig"]["InstanceType"]
             count = int(request["ResourceConfig"]["InstanceCount"])
             quotas.check(kind, count, self._usage())
+            request = with_algorithm_metrics(request)
             job = TrainingJob(request=request, region=region, account=account)
             self._jobs[name] = job
             control = _Control(stop=threading.Event())
