@@ -8,6 +8,8 @@ NBVAL := --nbval-lax --nbval-kernel-name localcloud --nbval-sanitize-with tests/
 # Idle OpenMP threads (xgboost, torch) spin by default, which starves a small shared machine.
 export OMP_WAIT_POLICY ?= PASSIVE
 export SAGEMAKER_SUPPRESS_V2_WARNING ?= 1
+# No __pycache__ in scripts/: the SDK would upload it with the training code.
+export PYTHONDONTWRITEBYTECODE ?= 1
 
 .PHONY: setup test nbval notebooks lint format course course-fast lab live-check clean
 

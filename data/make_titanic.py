@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 HERE = Path(__file__).resolve().parent
+SOURCE_SHA256 = "4a437fde05fe5264e1701a7387ac6fb75393772ba38bb2c9c566405af5af4bd7"
 EXPECTED_SHA256 = {
     "titanic_train.csv": "a7a05dc6ea379bb5ea22e71a3ef948955f71ae612f712d38f71ac03c48b6eba1",
     "titanic_test.csv": "d177a1620498f5e7f34b154c9a73eb8659c8bb57928a6e7c321fb22e508d3448",

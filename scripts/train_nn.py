@@ -233,15 +233,32 @@ class Cluster:
         return self.rank == 0
 
 
+def _env_int(env: dict[str, str], name: str, default: str) -> int:
+    """An integer variable, or a one-line exit naming it (not a traceback)."""
+    value = env.get(name, default) or default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"train_nn.py: error: {name}={value!r} must be an integer") from None
+
+
 def detect_cluster(env: dict[str, str] | None = None) -> Cluster:
     """Read torchrun or SageMaker variables; alone when neither names more than one process."""
     env = dict(os.environ) if env is None else env
-    world = int(env.get("WORLD_SIZE", "1") or 1)
+    world = _env_int(env, "WORLD_SIZE", "1")
     if world > 1:
-        if "RANK" not in env:
-            raise SystemExit(f"train_nn.py: error: WORLD_SIZE={world} but RANK is not set")
-        return Cluster(world, int(env["RANK"]), int(env.get("LOCAL_RANK", "0") or 0), "env://")
-    hosts = sorted(json.loads(env.get("SM_HOSTS", "[]") or "[]"))
+        missing = [k for k in ("RANK", "MASTER_ADDR", "MASTER_PORT") if not env.get(k)]
+        if missing:
+            raise SystemExit(
+                f"train_nn.py: error: WORLD_SIZE={world} but {', '.join(missing)} not set "
+                "(start the processes with torchrun, or set them)"
+            )
+        rank, local_rank = _env_int(env, "RANK", "0"), _env_int(env, "LOCAL_RANK", "0")
+        return Cluster(world, rank, local_rank, "env://")
+    try:
+        hosts = sorted(json.loads(env.get("SM_HOSTS", "[]") or "[]"))
+    except (ValueError, TypeError):
+        raise SystemExit("train_nn.py: error: SM_HOSTS must be a JSON list of host names") from None
     if len(hosts) > 1:
         current = env.get("SM_CURRENT_HOST", "")
         if current not in hosts:
@@ -250,7 +267,7 @@ def detect_cluster(env: dict[str, str] | None = None) -> Cluster:
             )
         # The PyTorch container sets MASTER_ADDR/PORT for every job; the defaults match it.
         addr = env.get("MASTER_ADDR") or hosts[0]
-        port = env.get("MASTER_PORT") or "7777"
+        port = _env_int(env, "MASTER_PORT", "7777")
         return Cluster(len(hosts), hosts.index(current), 0, f"tcp://{addr}:{port}")
     return Cluster(1, 0, 0, None)
 

@@ -27,6 +27,7 @@ def test_rebuilt_split_matches_published_hashes(tmp_path):
 
 def test_committed_files_match_hashes():
     make = _make_titanic()
+    assert make.sha256(DATA / "titanic.csv") == make.SOURCE_SHA256
     for name, digest in make.EXPECTED_SHA256.items():
         assert make.sha256(DATA / name) == digest
 

@@ -432,7 +432,16 @@ def test_nn_data_parallel_replicas_agree(group, ddp_runs, nn_single):
     [
         ({}, (1, 0)),
         ({"SM_HOSTS": '["algo-1"]', "SM_CURRENT_HOST": "algo-1", "MASTER_ADDR": "algo-1"}, (1, 0)),
-        ({"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "1"}, (4, 3)),
+        (
+            {
+                "WORLD_SIZE": "4",
+                "RANK": "3",
+                "LOCAL_RANK": "1",
+                "MASTER_ADDR": "h",
+                "MASTER_PORT": "1",
+            },
+            (4, 3),
+        ),
         ({"SM_HOSTS": '["algo-3","algo-1","algo-2"]', "SM_CURRENT_HOST": "algo-2"}, (3, 1)),
     ],
 )
@@ -440,6 +449,28 @@ def test_detect_cluster(env, expected):
     cluster = tnn.detect_cluster(env)
     assert (cluster.world_size, cluster.rank) == expected
     assert cluster.distributed == (expected[0] > 1)
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"WORLD_SIZE": "two"}, "WORLD_SIZE='two' must be an integer"),
+        ({"WORLD_SIZE": "2", "RANK": "0"}, "MASTER_ADDR, MASTER_PORT not set"),
+        ({"WORLD_SIZE": "2"}, "RANK, MASTER_ADDR, MASTER_PORT not set"),
+        ({"SM_HOSTS": "algo-1,algo-2"}, "SM_HOSTS must be a JSON list"),
+        ({"SM_HOSTS": '["algo-1","algo-2"]', "SM_CURRENT_HOST": "algo-9"}, "is not in SM_HOSTS"),
+        (
+            {"SM_HOSTS": '["a","b"]', "SM_CURRENT_HOST": "a", "MASTER_PORT": "x"},
+            "MASTER_PORT='x'",
+        ),
+    ],
+)
+def test_detect_cluster_bad_variables_exit_in_one_line(env, expected):
+    with pytest.raises(SystemExit) as exit_info:
+        tnn.detect_cluster(env)
+    message = str(exit_info.value.code)
+    assert message.startswith("train_nn.py: error:") and expected in message
+    assert "\n" not in message
 
 
 def _npz_without_keys(folder: Path) -> str:
