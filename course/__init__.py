@@ -6,6 +6,5 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = ROOT / "notebooks"
 FAST_PARAMS = ROOT / "tests" / "notebook_params.json"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-COURSE_TAG = "sagemaker-titanic"
 COURSE_TITLE = "Training models on Amazon SageMaker: the Titanic course"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"

@@ -10,23 +10,11 @@ from typing import Any
 import pandas as pd
 
 from course import ROOT
+from helpers.AWS_helpers import SUMMARY_COLUMNS, job_summary
 
-COLUMNS = [
-    "job_name",
-    "notebook",
-    "instance_type",
-    "instance_count",
-    "config",
-    "status",
-    "training_seconds",
-    "billable_seconds",
-    "billed_instance_seconds",
-    "cost_usd",
-    "test_accuracy",
-]
-
-NUMERIC = ["training_seconds", "billable_seconds", "billed_instance_seconds", "cost_usd"]
-NUMERIC += ["test_accuracy"]
+# job_summary's own columns (one list, in the helpers) plus the accuracy the lessons record
+COLUMNS = [*SUMMARY_COLUMNS, "test_accuracy"]
+NUMERIC = [c for c in COLUMNS if c.endswith("_seconds")] + ["cost_usd", "test_accuracy"]
 
 JobSource = Callable[[], pd.DataFrame]
 
@@ -52,11 +40,8 @@ def jobs_since(session: Any, since: datetime) -> pd.DataFrame:
     names = _job_names_since(session.client("sagemaker"), since - timedelta(seconds=5))
     if not names:
         return empty_jobs()
-    _importable_from_root()
-    from helpers.AWS_helpers import job_summary
-
-    # newest first, so the jobs of this run are the first len(names) the helper looks at
-    df = job_summary(session=session, limit=len(names))
+    # every owner's course jobs, newest first: this run's are among the first len(names)
+    df = job_summary(session=session, mine=False, limit=len(names))
     return df[df["job_name"].isin(names)].iloc[::-1]
 
 

@@ -7,7 +7,6 @@ runs first; it is only rewritten when it was asked for.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -42,24 +41,25 @@ def refresh(stems: list[str] | None = None, echo: Echo = print) -> int:
         echo(f"no such lesson: {', '.join(sorted(unknown))}")
         return 2
     to_run = [nb for nb in notebooks if nb.stem in wanted or nb.stem == notebooks[0].stem]
-    with tempfile.TemporaryDirectory(prefix="localcloud-refresh-") as home:
-        os.environ["LOCALCLOUD_HOME"] = home
-        with localcloud_running(True, echo):
-            for nb in to_run:
-                start = time.monotonic()
-                out = Path(home) / nb.name
-                try:
-                    papermill.execute_notebook(
-                        str(nb),
-                        str(out),
-                        kernel_name="localcloud",
-                        cwd=str(NOTEBOOKS_DIR),
-                        progress_bar=False,
-                    )
-                except papermill.PapermillExecutionError as err:
-                    echo(f"FAILED {nb.stem}: {err.ename}: {err.evalue}")
-                    return 1
-                if nb.stem in wanted:
-                    nbformat.write(tidy(nbformat.read(out, as_version=4)), nb)
-                echo(f"{nb.stem:<32}{time.monotonic() - start:7.1f} s  ok")
+    with (
+        tempfile.TemporaryDirectory(prefix="course-refresh-") as scratch,
+        localcloud_running(True, echo),
+    ):
+        for nb in to_run:
+            start = time.monotonic()
+            out = Path(scratch) / nb.name
+            try:
+                papermill.execute_notebook(
+                    str(nb),
+                    str(out),
+                    kernel_name="localcloud",
+                    cwd=str(NOTEBOOKS_DIR),
+                    progress_bar=False,
+                )
+            except papermill.PapermillExecutionError as err:
+                echo(f"FAILED {nb.stem}: {err.ename}: {err.evalue}")
+                return 1
+            if nb.stem in wanted:
+                nbformat.write(tidy(nbformat.read(out, as_version=4)), nb)
+            echo(f"{nb.stem:<32}{time.monotonic() - start:7.1f} s  ok")
     return 0

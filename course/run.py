@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -93,7 +95,9 @@ def run_course(opts: Options, jobs: JobSource | None = None, echo: Echo = print)
         return 1
     params = parameters_for([nb.stem for nb in notebooks], opts.params_file, opts.fast)
     executed_dir = opts.out_dir / "notebooks"
-    executed_dir.mkdir(parents=True, exist_ok=True)
+    if executed_dir.exists():  # copies from an earlier run must not reach the site
+        shutil.rmtree(executed_dir)
+    executed_dir.mkdir(parents=True)
     started = datetime.now(UTC)
     record = RunRecord(started=started.isoformat(), fast=opts.fast, kernel=opts.kernel)
     t0 = time.monotonic()
@@ -211,18 +215,31 @@ def save_record(out_dir: Path, record: RunRecord, table: Any) -> None:
 
 @contextmanager
 def localcloud_running(enabled: bool, echo: Echo) -> Iterator[None]:
-    """Install the kernel and start localcloud for the run; always stop it afterwards."""
+    """Start a fresh localcloud of the run's own (kernels inherit its LOCALCLOUD_HOME); stop it.
+
+    Its temporary state folder means a server someone else started is never reused or stopped.
+    """
     if not enabled:
         yield
         return
-    _localcloud("install-kernel")
-    try:
-        _localcloud("start")
-        yield
-    finally:
-        done = _localcloud("stop", check=False)
-        if done.returncode != 0:
-            echo(f"warning: `python -m localcloud stop` exited {done.returncode}: {done.stdout}")
+    saved = os.environ.get("LOCALCLOUD_HOME")
+    with tempfile.TemporaryDirectory(prefix="localcloud-course-") as home:
+        os.environ["LOCALCLOUD_HOME"] = home
+        try:
+            _localcloud("install-kernel")
+            try:
+                _localcloud("start")
+                yield
+            finally:
+                done = _localcloud("stop", check=False)
+                if done.returncode != 0:
+                    echo(f"warning: `python -m localcloud stop` exited {done.returncode}:")
+                    echo(done.stdout)
+        finally:
+            if saved is None:
+                os.environ.pop("LOCALCLOUD_HOME", None)
+            else:
+                os.environ["LOCALCLOUD_HOME"] = saved
 
 
 def _localcloud(command: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import matplotlib
 import nbformat
 import pandas as pd
 from markupsafe import Markup
+from matplotlib.figure import Figure
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
@@ -24,10 +24,7 @@ from course import COURSE_TITLE, TEMPLATES_DIR
 from course.jobs import empty_jobs, normalise
 from course.outline import Lesson, header_markdown, parse_header
 from course.run import JOBS_FILE, RUN_FILE
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from helpers.AWS_helpers import plot_jobs
 
 _CODE = re.compile(r"`([^`]+)`")
 _BOLD = re.compile(r"\*\*([^*]+)\*\*")
@@ -91,14 +88,14 @@ def per_config(jobs: pd.DataFrame) -> pd.DataFrame:
     """One row per instance type × count: how many jobs, mean times, total cost, mean accuracy."""
     if jobs.empty:
         return pd.DataFrame(
-            columns=["config", "jobs", "training_seconds", "billable_seconds", "cost_usd"]
+            columns=["config", "jobs", "wall_seconds", "billable_seconds", "cost_usd"]
             + ["test_accuracy"]
         )
     grouped = jobs.groupby("config", sort=True)
     return pd.DataFrame(
         {
             "jobs": grouped.size(),
-            "training_seconds": grouped["training_seconds"].mean(),
+            "wall_seconds": grouped["wall_seconds"].mean(),
             "billable_seconds": grouped["billable_seconds"].mean(),
             "cost_usd": grouped["cost_usd"].sum(min_count=1),
             "test_accuracy": grouped["test_accuracy"].mean(),
@@ -107,30 +104,13 @@ def per_config(jobs: pd.DataFrame) -> pd.DataFrame:
 
 
 def chart(jobs: pd.DataFrame, dest: Path) -> None:
-    """Mean wall seconds and mean cost per job for each configuration, side by side."""
+    """The lessons' own chart (helpers.plot_jobs) of time and cost per configuration, as a PNG."""
     if jobs.empty:
-        fig, ax = plt.subplots(figsize=(8, 2))
-        ax.axis("off")
-        ax.text(0.5, 0.5, "No training jobs were run", ha="center", va="center", fontsize=14)
+        fig = Figure(figsize=(8, 2))
+        fig.text(0.5, 0.5, "No training jobs were run", ha="center", va="center", fontsize=14)
     else:
-        grouped = jobs.groupby("config", sort=True)
-        wall = grouped["training_seconds"].mean().fillna(0)
-        cost = grouped["cost_usd"].mean().fillna(0)
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 1.8 + 0.5 * len(wall)), sharey=True)
-        for ax, values, color, label, fmt in (
-            (left, wall, "#ff9900", "mean wall seconds per job", "{:.1f} s"),
-            (right, cost, "#232f3e", "mean estimated cost per job (USD)", "${:.4f}"),
-        ):
-            bars = ax.barh(values.index, values.values, color=color)
-            ax.bar_label(bars, labels=[fmt.format(v) for v in values.values], padding=3)
-            ax.set_xlabel(label)
-            ax.xaxis.set_major_locator(MaxNLocator(nbins=3))
-            ax.set_xlim(0, max(values.max(), 1e-9) * 1.35)
-        left.invert_yaxis()
-        fig.suptitle("Time and cost per configuration (instance type × count)")
-    fig.tight_layout()
+        fig = plot_jobs(jobs)
     fig.savefig(dest, dpi=100)
-    plt.close(fig)
 
 
 def notebook_html(nb: nbformat.NotebookNode, lesson: Lesson) -> str:

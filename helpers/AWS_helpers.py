@@ -6,6 +6,7 @@ Every failure caused by the caller's input becomes a one-line `HelperError` that
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -14,6 +15,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COURSE_PREFIX",
     "COURSE_TAG",
+    "SUMMARY_COLUMNS",
     "CsvCheck",
     "HelperError",
     "NotebookInfo",
@@ -40,14 +43,18 @@ __all__ = [
     "check_bucket_region",
     "check_builtin_csv",
     "clean_up",
+    "configure",
+    "course_prefix",
     "course_tags",
     "estimate_job_cost",
     "get_notebook_instance_info",
     "hourly_price",
     "job_summary",
+    "learner_id",
     "list_my_resources",
     "list_objects",
     "load_prices",
+    "owner_id",
     "plot_jobs",
     "preflight",
     "record_test_accuracy",
@@ -64,6 +71,9 @@ INSTANCE_COUNT_QUOTA = "Number of instances across all training jobs"
 GIB = 1024**3
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+_NOT_LEARNER_CHARS = re.compile(r"[^a-z0-9-]+")
+# The session every helper uses when none is passed; set by configure().
+_DEFAULTS: dict[str, boto3.Session | None] = {"session": None}
 _NOT_FOUND_CODES = {"ResourceNotFound", "ResourceNotFoundException", "NotFound", "404"}
 
 
@@ -74,10 +84,32 @@ class HelperError(Exception):
 # ---------------------------------------------------------------- sessions and errors
 
 
-def _boto_session(session: Any, region: str | None) -> tuple[boto3.Session, str]:
-    """Return a boto3 session and a region that is never empty."""
+def _as_boto(session: Any) -> boto3.Session | None:
+    """The boto3 session inside a sagemaker.Session, or the boto3 session itself."""
     if session is not None and hasattr(session, "boto_session"):  # a sagemaker.Session
-        session = session.boto_session
+        return session.boto_session
+    return session
+
+
+def configure(session: Any = None) -> None:
+    """Make every helper use this session (boto3 or sagemaker) when none is passed; None resets.
+
+    Example:
+        >>> configure(boto3.Session(region_name=region))  # once, after the parameters cell
+    """
+    session = _as_boto(session)
+    if session is not None and not isinstance(session, boto3.Session):
+        raise HelperError(
+            f"configure needs a boto3.Session or a sagemaker.Session, got {type(session).__name__}"
+        )
+    _DEFAULTS["session"] = session
+
+
+def _boto_session(session: Any, region: str | None) -> tuple[boto3.Session, str]:
+    """Return a boto3 session (the given one, else configure()'s) and a never-empty region."""
+    session = _as_boto(session)
+    if session is None:
+        session = _DEFAULTS["session"]
     if session is None:
         session = boto3.Session(region_name=region) if region else boto3.Session()
     region = region or session.region_name
@@ -180,6 +212,45 @@ def _this_notebook_name() -> str | None:
     return os.environ.get("NOTEBOOK_INSTANCE_NAME") or None
 
 
+def owner_id(session: Any = None, *, region: str | None = None) -> str:
+    """Who owns what you create: your identity ARN, plus the notebook instance you work on.
+
+    Learners whose notebook instances share one execution role have the same ARN; the notebook
+    instance name tells them apart.
+
+    Example:
+        >>> owner_id()  # on notebook instance team-doe
+        'arn:aws:sts::123456789012:assumed-role/ml-sagemaker-use/SageMaker/notebook-instance/team-doe'
+    """
+    arn = _caller_arn(session, region)
+    notebook = _this_notebook_name()
+    return f"{arn}/notebook-instance/{notebook}" if notebook else arn
+
+
+def learner_id(session: Any = None, *, region: str | None = None) -> str:
+    """A short name for you, safe in S3 keys: your notebook instance, else your user/session name.
+
+    Example:
+        >>> learner_id()  # on notebook instance Team-Doe_Titanic
+        'team-doe-titanic'
+    """
+    name = _this_notebook_name() or re.split(r"[/:]", _caller_arn(session, region))[-1]
+    learner = _NOT_LEARNER_CHARS.sub("-", name.lower()).strip("-")
+    if not learner:
+        raise HelperError(f"cannot make a learner name from {name!r}: set NOTEBOOK_INSTANCE_NAME")
+    return learner
+
+
+def course_prefix(session: Any = None, *, region: str | None = None) -> str:
+    """Your own S3 folder for the course, so a shared bucket keeps learners' files apart.
+
+    Example:
+        >>> course_prefix()  # on notebook instance team-doe-titanic
+        'titanic-course/team-doe-titanic'
+    """
+    return f"{COURSE_PREFIX}/{learner_id(session, region=region)}"
+
+
 def get_notebook_instance_info(
     name: str | None = None, region: str | None = None, *, session: boto3.Session | None = None
 ) -> NotebookInfo:
@@ -216,40 +287,50 @@ def resolve_role(
 ) -> str:
     """Return the IAM role ARN that training jobs run as, on SageMaker and off it.
 
-    Order: `role` (an ARN or a role name), env SAGEMAKER_ROLE, then the SDK's execution role.
+    Order: `role` (an ARN or a role name); on a SageMaker notebook instance or Studio, the SDK's
+    execution role; then env SAGEMAKER_ROLE. Off SageMaker your own identity is never used: an
+    assumed role (e.g. SSO) is not a role SageMaker can assume.
 
     Example:
         >>> resolve_role()  # on a notebook instance
         'arn:aws:iam::123456789012:role/ml-sagemaker-use'
     """
-    role = role or os.environ.get("SAGEMAKER_ROLE") or None
     if role:
-        if _ROLE_ARN.match(role):
-            return role
-        if ":" in role:
-            raise HelperError(
-                f"{role!r} is not an IAM role ARN: pass one like"
-                " 'arn:aws:iam::123456789012:role/MySageMakerRole'"
-            )
-        iam = _client("iam", session, region)
-        fix = "pass the role's full ARN, or the exact role name shown in IAM → Roles"
-        with _aws(f"looking up role {role!r}", {"NoSuchEntity": fix}):
-            return iam.get_role(RoleName=role)["Role"]["Arn"]
-    import sagemaker  # slow to import, and only needed here
+        return _role_arn(role, session, region)
+    env_role = os.environ.get("SAGEMAKER_ROLE") or None
+    if RESOURCE_METADATA.is_file():
+        import sagemaker  # slow to import, and only needed here
 
-    boto, _ = _boto_session(session, region)
-    try:
-        return sagemaker.get_execution_role(sagemaker.Session(boto_session=boto))
-    except ValueError as err:
+        boto, _ = _boto_session(session, region)
+        try:
+            return sagemaker.get_execution_role(sagemaker.Session(boto_session=boto))
+        except (ValueError, ClientError, BotoCoreError) as err:
+            if env_role is None:
+                raise HelperError(
+                    f"could not find this notebook's execution role ({str(err).splitlines()[0]}):"
+                    " pass role=... or set SAGEMAKER_ROLE"
+                ) from None
+    if env_role:
+        return _role_arn(env_role, session, region)
+    raise HelperError(
+        "no execution role: off SageMaker set SAGEMAKER_ROLE to the ARN of a role SageMaker may"
+        " assume, e.g. export SAGEMAKER_ROLE=arn:aws:iam::123456789012:role/MySageMakerRole"
+    )
+
+
+def _role_arn(role: str, session: Any, region: str | None) -> str:
+    """A role ARN as given, or the ARN of a role name looked up in IAM."""
+    if _ROLE_ARN.match(role):
+        return role
+    if ":" in role:
         raise HelperError(
-            f"{str(err).splitlines()[0]}; off SageMaker pass role='arn:aws:iam::<account>:role/"
-            "<SageMaker execution role>' or set SAGEMAKER_ROLE"
-        ) from None
-    except (ClientError, BotoCoreError) as err:
-        raise HelperError(
-            f"could not find an execution role ({str(err).splitlines()[0]}): pass role=... or set"
-            " SAGEMAKER_ROLE"
-        ) from None
+            f"{role!r} is not an IAM role ARN: pass one like"
+            " 'arn:aws:iam::123456789012:role/MySageMakerRole'"
+        )
+    iam = _client("iam", session, region)
+    fix = "pass the role's full ARN, or the exact role name shown in IAM → Roles"
+    with _aws(f"looking up role {role!r}", {"NoSuchEntity": fix}):
+        return iam.get_role(RoleName=role)["Role"]["Arn"]
 
 
 # ---------------------------------------------------------------- S3
@@ -458,7 +539,7 @@ def course_tags(
     """
     tags = [
         {"Key": "course", "Value": COURSE_TAG},
-        {"Key": "owner", "Value": _caller_arn(session, region)},
+        {"Key": "owner", "Value": owner_id(session, region=region)},
     ]
     if notebook:
         tags.append({"Key": "notebook", "Value": str(notebook)})
@@ -492,13 +573,14 @@ def record_test_accuracy(
     return value
 
 
-_SUMMARY_COLUMNS = [
+SUMMARY_COLUMNS = [
     "job_name",
     "notebook",
     "instance_type",
     "instance_count",
     "config",
     "status",
+    "wall_seconds",
     "training_seconds",
     "billable_seconds",
     "billed_instance_seconds",
@@ -512,6 +594,7 @@ def _summary_row(desc: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
     billable = desc.get("BillableTimeInSeconds")
     count = sum(n for _, n in instances)
     accuracy = tags.get("test_accuracy")
+    created, ended = desc.get("CreationTime"), desc.get("TrainingEndTime")
     row: dict[str, Any] = {
         "job_name": desc["TrainingJobName"],
         "notebook": tags.get("notebook"),
@@ -519,6 +602,7 @@ def _summary_row(desc: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
         "instance_count": count,
         "config": " + ".join(f"{t} × {n}" for t, n in instances),
         "status": desc.get("TrainingJobStatus"),
+        "wall_seconds": (ended - created).total_seconds() if created and ended else None,
         "training_seconds": desc.get("TrainingTimeInSeconds"),
         "billable_seconds": billable,
         "billed_instance_seconds": None if billable is None else billable * count,
@@ -535,6 +619,7 @@ def job_summary(
     prefix: str | None = None,
     *,
     tag: tuple[str, str] | None = ("course", COURSE_TAG),
+    mine: bool = True,
     limit: int = 100,
     session: boto3.Session | None = None,
     region: str | None = None,
@@ -542,71 +627,103 @@ def job_summary(
     """Tabulate this course's training jobs (newest first) to compare time, cost and accuracy.
 
     Filter by a job-name `prefix`, by a `tag` (key, value; default: the course tag), or both;
-    `tag=None` drops the tag filter. `billable_seconds` is per instance, as AWS reports it;
+    `tag=None` drops the tag filter. `mine=True` keeps only jobs whose owner tag is owner_id();
+    `limit` caps the rows after filtering. `wall_seconds` is creation to end (what you wait,
+    start-up included); `billable_seconds` is per instance, as AWS reports it;
     `billed_instance_seconds` is that × instance count, which is what the cost is based on.
 
     Example:
-        >>> job_summary(prefix="titanic-xgb")[["config", "billable_seconds", "cost_usd"]]
+        >>> job_summary(prefix="titanic-xgb")[["config", "wall_seconds", "cost_usd"]]
     """
     if prefix is None and tag is None:
         raise HelperError("give prefix='titanic-' or tag=('course', COURSE_TAG) to pick the jobs")
     if tag is not None and (len(tag) != 2 or not all(isinstance(t, str) for t in tag)):
         raise HelperError(f"tag must be a (key, value) pair like ('course', '{COURSE_TAG}')")
-    sm = _client("sagemaker", session, region)
+    boto, region = _boto_session(session, region)
+    sm = boto.client("sagemaker", region_name=region)
+    me = owner_id(boto, region=region) if mine else None
     query: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending"}
     if prefix:
         query["NameContains"] = prefix
     rows: list[dict[str, Any]] = []
     with _aws("listing training jobs"):
-        names = []
         for page in sm.get_paginator("list_training_jobs").paginate(**query):
-            names += [j["TrainingJobName"] for j in page["TrainingJobSummaries"]]
-            if len(names) >= limit:
-                break
-        for name in names[:limit]:
-            if prefix and not name.startswith(prefix):
-                continue
-            desc = sm.describe_training_job(TrainingJobName=name)
-            tags = _tags(sm, desc["TrainingJobArn"])
-            if tag is None or tags.get(tag[0]) == tag[1]:
+            for job in page["TrainingJobSummaries"]:
+                if len(rows) >= limit:
+                    break
+                if prefix and not job["TrainingJobName"].startswith(prefix):
+                    continue
+                tags = _tags(sm, job["TrainingJobArn"])
+                if tag is not None and tags.get(tag[0]) != tag[1]:
+                    continue
+                if me is not None and tags.get("owner") != me:
+                    continue
+                desc = sm.describe_training_job(TrainingJobName=job["TrainingJobName"])
                 rows.append(_summary_row(desc, tags))
+            if len(rows) >= limit:
+                break
     frame = pd.DataFrame(rows)
-    for column in [*_SUMMARY_COLUMNS, "test_accuracy", "created"]:
+    tail = ["test_accuracy", "created"]
+    for column in [*SUMMARY_COLUMNS, *tail]:
         if column not in frame:
             frame[column] = pd.Series(dtype="object")
-    metrics = [c for c in frame.columns if c not in _SUMMARY_COLUMNS + ["test_accuracy", "created"]]
-    return frame[[*_SUMMARY_COLUMNS, *metrics, "test_accuracy", "created"]]
+    metrics = [c for c in frame.columns if c not in [*SUMMARY_COLUMNS, *tail]]
+    return frame[[*SUMMARY_COLUMNS, *metrics, *tail]]
+
+
+@cache
+def _jobs_figure_class() -> type[Figure]:
+    """A Figure that Jupyter shows as a PNG even when the notebook never imported pyplot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    class JobsFigure(Figure):
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            FigureCanvasAgg(self).print_png(buffer)
+            return buffer.getvalue()
+
+    return JobsFigure
 
 
 def plot_jobs(df: pd.DataFrame) -> Figure:
-    """Chart mean wall time and cost per configuration, to weigh speed against money.
+    """Chart mean wall and training time, and mean cost, per configuration: speed against money.
 
-    Returns a matplotlib Figure (no pyplot state, works headless); Jupyter displays it.
+    Returns a matplotlib Figure (no pyplot state, works headless) that Jupyter shows as a PNG.
 
     Example:
         >>> fig = plot_jobs(job_summary())
         >>> fig.savefig("jobs.png")
     """
-    from matplotlib.figure import Figure
-
-    if not isinstance(df, pd.DataFrame) or not {"config", "training_seconds", "cost_usd"} <= set(
-        df.columns
-    ):
+    needed = {"config", "wall_seconds", "training_seconds", "cost_usd"}
+    if not isinstance(df, pd.DataFrame) or not needed <= set(df.columns):
         raise HelperError("plot_jobs needs the DataFrame returned by job_summary()")
     if df.empty:
         raise HelperError("no jobs to plot: run a training job, or widen job_summary's filter")
-    numbers = df.assign(
-        training_seconds=pd.to_numeric(df["training_seconds"], errors="coerce"),
-        cost_usd=pd.to_numeric(df["cost_usd"], errors="coerce"),
-    )
+    numbers = df.assign(**{c: pd.to_numeric(df[c], errors="coerce") for c in needed - {"config"}})
     by_config = numbers.groupby("config", sort=False).agg(
-        seconds=("training_seconds", "mean"), cost=("cost_usd", "mean"), jobs=("config", "size")
+        wall=("wall_seconds", "mean"),
+        training=("training_seconds", "mean"),
+        cost=("cost_usd", "mean"),
+        jobs=("config", "size"),
     )
     labels = [f"{c}\n({n} job{'s' if n != 1 else ''})" for c, n in by_config["jobs"].items()]
-    fig = Figure(figsize=(max(6.0, 2.2 * len(labels)), 4.0), layout="constrained")
+    fig = _jobs_figure_class()(figsize=(max(6.0, 2.2 * len(labels)), 4.0), layout="constrained")
     left, right = fig.subplots(1, 2)
-    left.bar(labels, by_config["seconds"].fillna(0), color="tab:blue")
-    left.set(title="Training (wall) time per job", ylabel="seconds, mean")
+    places = range(len(labels))
+    left.bar(
+        [x - 0.2 for x in places], by_config["wall"].fillna(0), 0.4, label="wall", color="tab:blue"
+    )
+    left.bar(
+        [x + 0.2 for x in places],
+        by_config["training"].fillna(0),
+        0.4,
+        label="training",
+        color="lightsteelblue",
+    )
+    left.set_xticks(list(places), labels)
+    left.legend(fontsize=8)
+    left.set(title="Time per job (wall includes start-up)", ylabel="seconds, mean")
     right.bar(labels, by_config["cost"].fillna(0), color="tab:orange")
     right.set(title="Estimated cost per job", ylabel="USD, mean (on-demand list price)")
     for axes in (left, right):
@@ -820,7 +937,7 @@ def check_builtin_csv(path: str | Path, *, binary: bool = True) -> CsvCheck:
 
 
 def _mine(tags: dict[str, str], me: str) -> bool:
-    """True when a resource carries the course tag and the caller as owner."""
+    """True when a resource carries the course tag and `me` (an owner_id) as owner."""
     return tags.get("course") == COURSE_TAG and tags.get("owner") == me
 
 
@@ -838,7 +955,7 @@ def stop_my_training_job(
     boto, region = _boto_session(session, region)
     sm = boto.client("sagemaker", region_name=region)
     desc = _describe_job(sm, name)
-    me = _caller_arn(boto, region)
+    me = owner_id(boto, region=region)
     with _aws(f"reading the tags of {name!r}"):
         owner = _tags(sm, desc["TrainingJobArn"]).get("owner")
     if owner != me:
@@ -853,19 +970,19 @@ def stop_my_training_job(
     return "Stopping"
 
 
-def _course_prefix(prefix: str) -> str:
+def _folder(prefix: str) -> str:
     """A folder-like prefix: never empty, always ending in '/'."""
     prefix = (prefix or "").strip("/")
     if not prefix:
         raise HelperError(
-            f"refusing a whole bucket: pass the course prefix, e.g. '{COURSE_PREFIX}'"
+            "refusing a whole bucket: pass your course prefix, e.g. prefix=course_prefix()"
         )
     return prefix + "/"
 
 
 def list_my_resources(
     bucket: str | None = None,
-    prefix: str = COURSE_PREFIX,
+    prefix: str | None = None,
     *,
     session: boto3.Session | None = None,
     region: str | None = None,
@@ -874,14 +991,15 @@ def list_my_resources(
 
     Training jobs in progress, notebook instances in service and endpoints tagged with the course
     and you as owner, the notebook instance this code runs on (tagged or not, since the console
-    creates it), and the objects under `bucket`/`prefix` (when a bucket is given).
+    creates it), and the objects under `bucket`/`prefix` (when a bucket is given; the prefix
+    defaults to course_prefix(), your own folder).
 
     Example:
         >>> list_my_resources("teamname-yourname-titanic")
     """
     boto, region = _boto_session(session, region)
     sm = boto.client("sagemaker", region_name=region)
-    me = _caller_arn(boto, region)
+    me = owner_id(boto, region=region)
     this_notebook = _this_notebook_name()
     rows: list[dict[str, Any]] = []
     with _aws("listing your SageMaker resources"):
@@ -909,7 +1027,7 @@ def list_my_resources(
                         _row("endpoint", ep["EndpointName"], "delete", ep["EndpointStatus"])
                     )
     if bucket is not None:
-        folder = _course_prefix(prefix)
+        folder = _folder(course_prefix(boto, region=region) if prefix is None else prefix)
         for obj in _objects(bucket, folder, boto, region):
             rows.append(
                 _row(
@@ -922,44 +1040,10 @@ def list_my_resources(
     return pd.DataFrame(rows, columns=["kind", "name", "action", "status"])
 
 
-def _row(kind: str, name: str, action: str, status: str) -> dict[str, str]:
-    return {"kind": kind, "name": name, "action": action, "status": status}
-
-
-def clean_up(
-    bucket: str | None = None,
-    prefix: str = COURSE_PREFIX,
-    *,
-    dry_run: bool = True,
-    stop_this_notebook: bool = False,
-    session: boto3.Session | None = None,
-    region: str | None = None,
-) -> pd.DataFrame:
-    """Stop or delete what list_my_resources shows, so nothing keeps billing after the course.
-
-    With dry_run=True (the default) it only prints the plan; dry_run=False acts on exactly those
-    rows and reports each outcome. The notebook instance this code runs on is kept unless
-    stop_this_notebook=True (stopping it ends your session); other notebook instances you own are
-    stopped last.
-
-    Example:
-        >>> clean_up("teamname-yourname-titanic")                 # look first
-        >>> clean_up("teamname-yourname-titanic", dry_run=False)  # then act
-    """
-    boto, region = _boto_session(session, region)
-    plan = list_my_resources(bucket, prefix, session=boto, region=region)
-    here = (plan.kind == "notebook instance") & (plan.name == _this_notebook_name())
-    if not stop_this_notebook:
-        plan.loc[here, "action"] = "keep (runs this notebook; stop it in the console when done)"
-    if dry_run:
-        print(f"dry run, nothing changed: {len(plan)} action(s) planned; dry_run=False acts")
-        return _show(plan.assign(done=False), True)
-    sm = boto.client("sagemaker", region_name=region)
-    s3 = boto.client("s3", region_name=region)
-    order = {"training job": 0, "endpoint": 1, "s3 object": 2, "notebook instance": 3}
-    plan = plan.sort_values("kind", key=lambda k: k.map(order), kind="stable")
+def _delete_objects(s3: Any, bucket: str | None, uris: pd.Series) -> dict[int, str]:
+    """Delete s3:// URIs of one bucket, 1,000 per call; the outcome of each, by row index."""
+    keys = [(i, uri.split("/", 3)[3]) for i, uri in uris.items()]
     done: dict[int, str] = {}
-    keys = [(i, n.split("/", 3)[3]) for i, n in plan.loc[plan.kind == "s3 object", "name"].items()]
     for start in range(0, len(keys), 1000):
         batch = keys[start : start + 1000]
         try:
@@ -970,13 +1054,59 @@ def clean_up(
         except ClientError as err:
             failed = {k: err.response["Error"].get("Code", "?") for _, k in batch}
         done.update({i: f"failed: {failed[k]}" if k in failed else "deleted" for i, k in batch})
+    return done
+
+
+def _row(kind: str, name: str, action: str, status: str) -> dict[str, str]:
+    return {"kind": kind, "name": name, "action": action, "status": status}
+
+
+def clean_up(
+    bucket: str | None = None,
+    prefix: str | None = None,
+    *,
+    dry_run: bool = True,
+    stop_this_notebook: bool = False,
+    session: boto3.Session | None = None,
+    region: str | None = None,
+) -> pd.DataFrame:
+    """Stop or delete what list_my_resources shows, so nothing keeps billing after the course.
+
+    With dry_run=True (the default) it only prints the plan; dry_run=False acts on exactly those
+    rows and reports each outcome, in an order that leaves nothing behind: training jobs are
+    stopped first (a running job would upload its model after the delete), then endpoints are
+    deleted, then the S3 objects under `prefix` (default: course_prefix()), then other notebook
+    instances you own are stopped. The notebook instance this code runs on is kept unless
+    stop_this_notebook=True (stopping it ends your session).
+
+    Example:
+        >>> clean_up("teamname-yourname-titanic")                 # look first
+        >>> clean_up("teamname-yourname-titanic", dry_run=False)  # then act
+    """
+    boto, region = _boto_session(session, region)
+    plan = list_my_resources(bucket, prefix, session=boto, region=region)
+    here = (plan.kind == "notebook instance") & (plan.name == _this_notebook_name())
+    if not stop_this_notebook:
+        plan.loc[here, "action"] = "keep (runs this notebook; stop it in the console when done)"
+    order = {"training job": 0, "endpoint": 1, "s3 object": 2, "notebook instance": 3}
+    plan = plan.sort_values("kind", key=lambda k: k.map(order), kind="stable")
+    if dry_run:
+        print(f"dry run, nothing changed: {len(plan)} action(s) planned; dry_run=False acts")
+        return _show(plan.assign(done=False), True)
+    sm = boto.client("sagemaker", region_name=region)
     calls = {
         "training job": lambda n: sm.stop_training_job(TrainingJobName=n),
         "endpoint": lambda n: sm.delete_endpoint(EndpointName=n),
         "notebook instance": lambda n: sm.stop_notebook_instance(NotebookInstanceName=n),
     }
+    done: dict[int, str] = {}
     for i, kind, name, action in plan[["kind", "name", "action"]].itertuples():
-        if action.startswith("keep"):
+        if kind == "s3 object":
+            if i not in done:  # the first object row deletes them all, in batches
+                objects = plan.loc[plan.kind == "s3 object", "name"]
+                s3 = boto.client("s3", region_name=region)
+                done.update(_delete_objects(s3, bucket, objects))
+        elif action.startswith("keep"):
             done[i] = "kept"
         elif kind in calls:
             try:

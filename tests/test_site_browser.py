@@ -137,6 +137,7 @@ def fake_run(out: Path) -> None:
             "instance_type": ["ml.m5.large", "ml.m5.large", "ml.m5.xlarge"],
             "instance_count": [1, 2, 1],
             "status": ["Completed"] * 3,
+            "wall_seconds": [70.0, 65.0, 50.0],
             "training_seconds": [40.0, 30.0, 25.0],
             "billable_seconds": [40, 30, 25],
             "billed_instance_seconds": [40, 60, 25],
@@ -335,6 +336,8 @@ def test_site_in_headless_chromium(site_url: str, browser: WebDriver) -> None:
     assert browser.js("return document.getElementById('chart').naturalWidth") > 0
     rows = browser.js("return document.querySelectorAll('#jobs tbody tr').length")
     assert rows == 3
+    wall = browser.js("return document.querySelector('#jobs tbody tr td:nth-child(5)').textContent")
+    assert wall == "70.0"  # wall seconds (creation to end), not training seconds
     browser.screenshot(RESULTS_SCREENSHOT)
 
     browser.get(index)

@@ -170,7 +170,17 @@ def test_notebook_info_of_this_instance(cloud: Cloud) -> None:
 
 def test_resolve_role_is_the_course_role(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SAGEMAKER_ROLE", raising=False)
+    with pytest.raises(h.HelperError, match="set SAGEMAKER_ROLE"):  # never the caller's own
+        h.resolve_role(session=cloud.session)
+    monkeypatch.setenv("SAGEMAKER_ROLE", cloud.role_arn.rsplit("/", 1)[-1])  # a role name
     assert h.resolve_role(session=cloud.session) == cloud.role_arn
+
+
+def test_owner_and_prefix_name_this_notebook(cloud: Cloud) -> None:
+    here = os.environ["NOTEBOOK_INSTANCE_NAME"]
+    assert h.owner_id(cloud.session).endswith(f"/notebook-instance/{here}")
+    assert h.course_prefix(cloud.session) == f"{h.COURSE_PREFIX}/{h.learner_id(cloud.session)}"
+    assert h.learner_id(cloud.session) == here.lower()
 
 
 def test_s3_helpers(cloud: Cloud, bucket: str) -> None:
@@ -241,6 +251,9 @@ def test_cost_summary_accuracy_and_plot(cloud: Cloud, finished_job: dict) -> Non
     )
     assert row.billable_seconds == billable and row.billed_instance_seconds == billable
     assert row.training_seconds == finished_job["TrainingTimeInSeconds"]
+    wall = finished_job["TrainingEndTime"] - finished_job["CreationTime"]
+    assert row.wall_seconds == pytest.approx(wall.total_seconds())
+    assert row.wall_seconds >= row.training_seconds - 1  # training seconds are whole seconds
     assert row.test_accuracy == 0.8212
     for metric in finished_job.get("FinalMetricDataList", []):
         assert row[metric["MetricName"]] == pytest.approx(metric["Value"])
@@ -273,7 +286,9 @@ def test_stop_only_my_own_job(cloud: Cloud, bucket: str) -> None:
 def test_clean_up_dry_run_then_exactly_what_it_listed(cloud: Cloud, bucket: str) -> None:
     clean_bucket = _new_bucket(cloud)
     s3 = cloud.client("s3")
-    for key in (f"{h.COURSE_PREFIX}/a.csv", f"{h.COURSE_PREFIX}/deep/b.csv", "keep/c.csv"):
+    mine_prefix = h.course_prefix(cloud.session)
+    theirs_key = f"{h.COURSE_PREFIX}/someone-else/d.csv"  # a shared bucket: not ours to delete
+    for key in (f"{mine_prefix}/a.csv", f"{mine_prefix}/deep/b.csv", "keep/c.csv", theirs_key):
         s3.put_object(Bucket=clean_bucket, Key=key, Body=b"1,2\n")
     mine = _create_job(cloud, bucket, h.course_tags(session=cloud.session), sleeper=True)
     theirs_tags = [{"Key": "course", "Value": h.COURSE_TAG}, {"Key": "owner", "Value": OTHER}]
@@ -294,8 +309,8 @@ def test_clean_up_dry_run_then_exactly_what_it_listed(cloud: Cloud, bucket: str)
         assert mine in set(listed.name) and theirs not in set(listed.name)
         assert here in set(listed.name)  # the notebook instance this process "runs on"
         assert {n for n in listed.name if n.startswith("s3://")} == {
-            f"s3://{clean_bucket}/{h.COURSE_PREFIX}/a.csv",
-            f"s3://{clean_bucket}/{h.COURSE_PREFIX}/deep/b.csv",
+            f"s3://{clean_bucket}/{mine_prefix}/a.csv",
+            f"s3://{clean_bucket}/{mine_prefix}/deep/b.csv",
         }
         before = snapshot()
         plan = h.clean_up(clean_bucket, session=cloud.session)
@@ -307,7 +322,7 @@ def test_clean_up_dry_run_then_exactly_what_it_listed(cloud: Cloud, bucket: str)
         assert set(done.name) == set(plan.name) and done.done.all()
         jobs, keys = snapshot()
         assert jobs[mine] in ("Stopping", "Stopped") and jobs[theirs] == "InProgress"
-        assert keys == ["keep/c.csv"]
+        assert keys == ["keep/c.csv", theirs_key]
         assert h.get_notebook_instance_info(here).status in ("Stopping", "Stopped")
     finally:
         _stop_quietly(cloud, mine, theirs)

@@ -11,6 +11,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[boto3.Sessio
     for name in ("AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(h, "RESOURCE_METADATA", tmp_path / "no-metadata.json")
+    monkeypatch.setitem(h._DEFAULTS, "session", None)
     wired = sys.modules.get("localcloud.client")  # a localcloud test session may have wired us
     if wired is not None and getattr(wired, "_state", {}).get("endpoint"):
         monkeypatch.delitem(wired._state, "endpoint")
@@ -197,18 +199,33 @@ def test_resolve_role_explicit_env_and_name(
         h.resolve_role(ME)
 
 
-def test_resolve_role_off_sagemaker_explains_how(aws: boto3.Session) -> None:
-    with pytest.raises(h.HelperError, match="not a role.*set SAGEMAKER_ROLE"):
-        h.resolve_role(session=aws)
-
-
-def test_resolve_role_uses_the_sdk_on_sagemaker(
+def test_resolve_role_off_sagemaker_never_uses_your_own_identity(
     aws: boto3.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import sagemaker
 
+    # What the SDK does off SageMaker for an assumed (e.g. SSO) identity: a role ARN that
+    # SageMaker cannot assume. The helper must not ask it.
+    sso_role = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/AWSReservedSSO_Admin_0123"
+    monkeypatch.setattr(sagemaker, "get_execution_role", lambda *_a, **_k: sso_role)
+    with pytest.raises(h.HelperError, match="no execution role.*set SAGEMAKER_ROLE") as caught:
+        h.resolve_role(session=aws)
+    assert "\n" not in str(caught.value)
+    monkeypatch.setenv("SAGEMAKER_ROLE", ROLE)
+    assert h.resolve_role(session=aws) == ROLE
+
+
+def test_resolve_role_uses_the_sdk_on_sagemaker(
+    aws: boto3.Session, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import sagemaker
+
+    meta = tmp_path / "resource-metadata.json"
+    meta.write_text(json.dumps({"ResourceName": "team-doe-titanic"}))
+    monkeypatch.setattr(h, "RESOURCE_METADATA", meta)
     monkeypatch.setattr(sagemaker, "get_execution_role", lambda _session: ROLE)
     assert h.resolve_role(session=aws) == ROLE
+    assert h.resolve_role("arn:aws:iam::111111111111:role/explicit").endswith("/explicit")
 
     def broken(_session: Any) -> str:
         raise h.ClientError(error("AccessDenied"), "GetRole")
@@ -216,6 +233,53 @@ def test_resolve_role_uses_the_sdk_on_sagemaker(
     monkeypatch.setattr(sagemaker, "get_execution_role", broken)
     with pytest.raises(h.HelperError, match="set SAGEMAKER_ROLE"):
         h.resolve_role(session=aws)
+    monkeypatch.setenv("SAGEMAKER_ROLE", ROLE)
+    assert h.resolve_role(session=aws) == ROLE
+
+
+def test_owner_learner_and_prefix(
+    aws: boto3.Session, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    assert h.owner_id(aws) == ME
+    assert (h.learner_id(aws), h.course_prefix(aws)) == ("moto", "titanic-course/moto")
+    monkeypatch.setenv("NOTEBOOK_INSTANCE_NAME", "Team-Doe_Titanic")
+    assert h.owner_id(aws) == f"{ME}/notebook-instance/Team-Doe_Titanic"
+    assert h.course_prefix() == "titanic-course/team-doe-titanic"
+    meta = tmp_path / "resource-metadata.json"
+    meta.write_text(json.dumps({"ResourceName": "from-metadata"}))
+    monkeypatch.setattr(h, "RESOURCE_METADATA", meta)
+    assert h.owner_id() == f"{ME}/notebook-instance/from-metadata"
+    assert h.course_tags(session=aws)[1] == {"Key": "owner", "Value": h.owner_id(aws)}
+    monkeypatch.setattr(h, "RESOURCE_METADATA", tmp_path / "none.json")
+    monkeypatch.delenv("NOTEBOOK_INSTANCE_NAME")
+    sso = f"arn:aws:sts::{DEFAULT_ACCOUNT_ID}:assumed-role/AWSReservedSSO_Admin/Jane.Doe@ex.com"
+    identity = {"Arn": sso, "UserId": "AROA:jane", "Account": DEFAULT_ACCOUNT_ID}
+    answer(aws, "sts", "GetCallerIdentity", lambda _: identity)
+    assert h.learner_id(aws) == "jane-doe-ex-com"
+    assert h.owner_id(aws) == sso
+
+
+def test_configure_sets_the_default_session(
+    aws: boto3.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_bucket(aws, "me-frankfurt", "eu-central-1")
+    with pytest.raises(h.HelperError, match="your session uses us-east-1"):
+        h.check_bucket_region("me-frankfurt")
+
+    class SdkSession:  # what sagemaker.Session exposes
+        boto_session = boto3.Session(region_name="eu-central-1")
+
+    h.configure(SdkSession())
+    assert h.check_bucket_region("me-frankfurt") == "eu-central-1"
+    with pytest.raises(h.HelperError, match="your session uses us-east-1"):
+        h.check_bucket_region("me-frankfurt", session=aws)  # an explicit session still wins
+    h.configure(boto3.Session(region_name=REGION))
+    with pytest.raises(h.HelperError, match="your session uses us-east-1"):
+        h.check_bucket_region("me-frankfurt")
+    h.configure()
+    assert h._DEFAULTS["session"] is None
+    with pytest.raises(h.HelperError, match="boto3.Session or a sagemaker.Session"):
+        h.configure("eu-central-1")
 
 
 # ---------------------------------------------------------------- S3
@@ -344,18 +408,27 @@ def test_job_summary(aws: boto3.Session) -> None:
     make_job(aws, "titanic-running", status="InProgress")
     make_job(aws, "titanic-foreign", owner=None, notebook=None)  # no course tag
     make_job(aws, "other-xgb", notebook="99-other")
+    make_job(aws, "titanic-theirs", owner=OTHER)
     h.record_test_accuracy("titanic-xgb-1", 0.8156, session=aws)
     h.record_test_accuracy("titanic-xgb-1", 0.8212, session=aws)  # the last value wins
+    created = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
     patch_describe(
         aws,
         **{
-            "titanic-xgb-1": {"BillableTimeInSeconds": 130, "TrainingTimeInSeconds": 130},
+            "titanic-xgb-1": {
+                "BillableTimeInSeconds": 130,
+                "TrainingTimeInSeconds": 130,
+                "CreationTime": created,
+                "TrainingEndTime": created + timedelta(seconds=215.5),
+            },
             "titanic-xgb-2": {"BillableTimeInSeconds": 114, "TrainingTimeInSeconds": 114},
         },
     )
     df = h.job_summary(session=aws)
     assert set(df.job_name) == {"titanic-xgb-1", "titanic-xgb-2", "titanic-running", "other-xgb"}
-    assert list(df.columns[:10]) == h._SUMMARY_COLUMNS
+    assert list(df.columns[: len(h.SUMMARY_COLUMNS)]) == h.SUMMARY_COLUMNS
+    columns = list(df.columns)
+    assert columns.index("wall_seconds") + 1 == columns.index("training_seconds")
     assert list(df.columns[-2:]) == ["test_accuracy", "created"]
     two = df.set_index("job_name").loc["titanic-xgb-2"]
     assert two.config == "ml.m5.xlarge × 2" and two.instance_count == 2
@@ -363,6 +436,7 @@ def test_job_summary(aws: boto3.Session) -> None:
     assert two.cost_usd == pytest.approx(228 * 0.23 / 3600)
     one = df.set_index("job_name").loc["titanic-xgb-1"]
     assert (one.notebook, one.test_accuracy, one["train:progress"]) == ("02-training", 0.8212, 100)
+    assert (one.wall_seconds, one.training_seconds) == (215.5, 130)
     assert pd.isna(df.set_index("job_name").loc["titanic-running"].cost_usd)
 
     by_prefix = h.job_summary("titanic-", tag=None, session=aws)
@@ -370,11 +444,39 @@ def test_job_summary(aws: boto3.Session) -> None:
         "titanic-xgb-1",
         "titanic-xgb-2",
         "titanic-running",
-        "titanic-foreign",
     }
+    everyone = h.job_summary("titanic-", tag=None, mine=False, session=aws)
+    assert set(everyone.job_name) == set(by_prefix.job_name) | {"titanic-foreign", "titanic-theirs"}
     assert len(h.job_summary(limit=2, session=aws)) == 2
     empty = h.job_summary("nothing-", session=aws)
     assert empty.empty and "cost_usd" in empty.columns
+
+
+def test_job_summary_limits_after_filtering(aws: boto3.Session) -> None:
+    make_job(aws, "course-old")
+    make_job(aws, "course-new")
+    busy = []
+    for n in range(3):  # a busy account: newer jobs that are not the course's, or not yours
+        busy += [
+            make_job(aws, f"foreign-{n}", owner=None),
+            make_job(aws, f"theirs-{n}", owner=OTHER),
+        ]
+    newest_first = [*busy[::-1], "course-new", "course-old"]
+    summaries = [
+        {"TrainingJobName": n, "TrainingJobArn": backend().training_jobs[n].arn}
+        for n in newest_first
+    ]
+
+    def pages_of_three(params: dict) -> dict:
+        start = int(params.get("NextToken", 0))
+        page: dict[str, Any] = {"TrainingJobSummaries": summaries[start : start + 3]}
+        if start + 3 < len(summaries):
+            page["NextToken"] = str(start + 3)
+        return page
+
+    answer(aws, "sagemaker", "ListTrainingJobs", pages_of_three)
+    assert list(h.job_summary(limit=2, session=aws).job_name) == ["course-new", "course-old"]
+    assert list(h.job_summary(limit=1, session=aws).job_name) == ["course-new"]
 
 
 def test_job_summary_bad_input(aws: boto3.Session) -> None:
@@ -388,6 +490,7 @@ def test_plot_jobs_is_headless() -> None:
     df = pd.DataFrame(
         {
             "config": ["ml.m5.large × 1", "ml.m5.large × 1", "ml.m5.xlarge × 2"],
+            "wall_seconds": [200, 180, 150],
             "training_seconds": [130, 120, 114],
             "cost_usd": [0.004, 0.0038, None],
             "job_name": ["a", "b", "c"],
@@ -395,13 +498,42 @@ def test_plot_jobs_is_headless() -> None:
     )
     fig = h.plot_jobs(df)
     left, right = fig.axes
-    assert [round(p.get_height()) for p in left.patches] == [125, 114]
+    assert [round(p.get_height()) for p in left.patches] == [190, 150, 125, 114]  # wall, training
     assert right.get_title() == "Estimated cost per job"
     fig.savefig(io.BytesIO(), format="png")
+    assert fig._repr_png_().startswith(b"\x89PNG")
     with pytest.raises(h.HelperError, match="no jobs to plot"):
         h.plot_jobs(df.iloc[0:0])
     with pytest.raises(h.HelperError, match="returned by job_summary"):
         h.plot_jobs([1, 2])
+    with pytest.raises(h.HelperError, match="returned by job_summary"):
+        h.plot_jobs(df.drop(columns="wall_seconds"))
+
+
+def test_plot_jobs_shows_as_png_in_jupyter_without_pyplot(tmp_path: Any) -> None:
+    """The lesson cell `helpers.plot_jobs(df)` must display an image in a plain python3 kernel."""
+    import nbclient
+    import nbformat
+
+    source = (
+        "import sys\n"
+        "import pandas as pd\n"
+        "from helpers import AWS_helpers as h\n"
+        "df = pd.DataFrame({'config': ['ml.m5.large × 1'], 'wall_seconds': [200.0],"
+        " 'training_seconds': [130.0], 'cost_usd': [0.004]})\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+        "h.plot_jobs(df)"
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source)]
+    root = Path(h.__file__).resolve().parents[1]
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(root)}}
+    )
+    client.execute()
+    outputs = nb.cells[0].outputs
+    assert [o.output_type for o in outputs if o.output_type == "error"] == []
+    assert any("image/png" in o.get("data", {}) for o in outputs), outputs
 
 
 # ---------------------------------------------------------------- preflight
@@ -609,17 +741,21 @@ def test_clean_up_dry_run_changes_nothing_then_removes_exactly_the_list(
     aws: boto3.Session, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     serve_stop(aws)
-    make_job(aws, "mine-running", status="InProgress")
-    make_job(aws, "mine-done")
+    monkeypatch.setenv("NOTEBOOK_INSTANCE_NAME", "this-notebook")
+    me = h.owner_id(aws)
+    make_job(aws, "mine-running", owner=me, status="InProgress")
+    make_job(aws, "mine-done", owner=me)
     make_job(aws, "theirs-running", owner=OTHER, status="InProgress")
-    make_notebook(aws, "my-notebook", owner=ME)
+    make_notebook(aws, "my-notebook", owner=me)
     make_notebook(aws, "their-notebook", owner=OTHER)
     make_notebook(aws, "this-notebook")  # created in the console: untagged, but it is "here"
-    monkeypatch.setenv("NOTEBOOK_INSTANCE_NAME", "this-notebook")
-    make_endpoint(aws, "my-endpoint", ME)
+    make_endpoint(aws, "my-endpoint", me)
     make_endpoint(aws, "their-endpoint", OTHER)
     s3 = make_bucket(aws)
-    for key in ("titanic-course/a.csv", "titanic-course/sub/b.csv", "titanic-courseware/c", "x"):
+    kept = ["titanic-course/someone-else/d.csv", "titanic-course/this-notebookish/c", "x"]
+    for key in ("titanic-course/this-notebook/a.csv", "titanic-course/this-notebook/sub/b.csv"):
+        s3.put_object(Bucket="me-titanic", Key=key, Body=b"1")
+    for key in kept:
         s3.put_object(Bucket="me-titanic", Key=key, Body=b"1")
 
     listed = h.list_my_resources("me-titanic", session=aws)
@@ -627,8 +763,8 @@ def test_clean_up_dry_run_changes_nothing_then_removes_exactly_the_list(
         ("endpoint", "my-endpoint"),
         ("notebook instance", "my-notebook"),
         ("notebook instance", "this-notebook"),
-        ("s3 object", "s3://me-titanic/titanic-course/a.csv"),
-        ("s3 object", "s3://me-titanic/titanic-course/sub/b.csv"),
+        ("s3 object", "s3://me-titanic/titanic-course/this-notebook/a.csv"),
+        ("s3 object", "s3://me-titanic/titanic-course/this-notebook/sub/b.csv"),
         ("training job", "mine-running"),
     ]
     before = state(aws)
@@ -637,8 +773,13 @@ def test_clean_up_dry_run_changes_nothing_then_removes_exactly_the_list(
     assert state(aws) == before and not plan.done.any()
     assert sorted(plan.name) == sorted(listed.name)
 
+    calls: list[str] = []
+    aws.events.register("after-call", lambda model, **_: calls.append(model.name))
     done = h.clean_up("me-titanic", dry_run=False, session=aws).set_index("name")
     assert done.done.all() and sorted(done.index) == sorted(listed.name)
+    acting = [c for c in calls if c.startswith(("Stop", "Delete"))]
+    # a running job uploads model.tar.gz when it ends: stop it before deleting the objects
+    assert acting == ["StopTrainingJob", "DeleteEndpoint", "DeleteObjects", "StopNotebookInstance"]
     assert list(done.kind)[-1] == "notebook instance"
     assert done.loc["this-notebook", "outcome"] == "kept"
     assert state(aws)["notebooks"]["this-notebook"] == before["notebooks"]["this-notebook"]
@@ -649,7 +790,7 @@ def test_clean_up_dry_run_changes_nothing_then_removes_exactly_the_list(
     stopped = {"my-notebook": "Stopped", "this-notebook": "Stopped"}
     assert after["notebooks"] == {**before["notebooks"], **stopped}
     assert after["endpoints"] == ["their-endpoint"]
-    assert after["keys"] == ["titanic-courseware/c", "x"]
+    assert after["keys"] == kept
     assert h.list_my_resources("me-titanic", session=aws).empty
 
 
@@ -659,12 +800,43 @@ def test_clean_up_refuses_a_whole_bucket_and_reports_failures(aws: boto3.Session
         h.clean_up("me-titanic", prefix="/", session=aws)
     make_job(aws, "mine-running", status="InProgress")
     answer(aws, "sagemaker", "StopTrainingJob", lambda _: error("ValidationException"))
-    aws.client("s3").put_object(Bucket="me-titanic", Key="titanic-course/a.csv", Body=b"1")
+    key = f"{h.course_prefix(aws)}/a.csv"
+    aws.client("s3").put_object(Bucket="me-titanic", Key=key, Body=b"1")
     answer(aws, "s3", "DeleteObjects", lambda _: error("AccessDenied"))
     done = h.clean_up("me-titanic", dry_run=False, session=aws).set_index("name")
     assert done.loc["mine-running", "outcome"] == "failed: ValidationException"
-    assert done.loc["s3://me-titanic/titanic-course/a.csv", "outcome"] == "failed: AccessDenied"
+    assert done.loc[f"s3://me-titanic/{key}", "outcome"] == "failed: AccessDenied"
     assert not done.done.any()
+
+
+def test_learners_sharing_a_role_and_a_bucket_stay_apart(
+    aws: boto3.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Notebook instances share one execution role: same caller ARN, different notebooks."""
+    stops = serve_stop(aws)
+    s3 = make_bucket(aws)
+    monkeypatch.setenv("NOTEBOOK_INSTANCE_NAME", "alice-nb")
+    alice_tags = h.course_tags("02-training", session=aws)
+    alice_key = f"{h.course_prefix(aws)}/train.csv"
+    make_job(aws, "alice-job", owner=alice_tags[1]["Value"], status="InProgress")
+    monkeypatch.setenv("NOTEBOOK_INSTANCE_NAME", "bob-nb")
+    make_job(aws, "bob-job", owner=h.owner_id(aws), status="InProgress")
+    bob_key = f"{h.course_prefix(aws)}/train.csv"
+    assert (alice_key, bob_key) == (
+        "titanic-course/alice-nb/train.csv",
+        "titanic-course/bob-nb/train.csv",
+    )
+    for key in (alice_key, bob_key):
+        s3.put_object(Bucket="me-titanic", Key=key, Body=b"1")
+
+    with pytest.raises(h.HelperError, match="belongs to .*alice-nb, not you"):
+        h.stop_my_training_job("alice-job", session=aws)
+    assert list(h.job_summary(session=aws).job_name) == ["bob-job"]
+    listed = h.list_my_resources("me-titanic", session=aws)
+    assert set(listed.name) == {"bob-job", f"s3://me-titanic/{bob_key}"}
+    h.clean_up("me-titanic", dry_run=False, session=aws)
+    assert stops == [{"TrainingJobName": "bob-job"}]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="me-titanic")["Contents"]] == [alice_key]
 
 
 def test_helpers_never_shell_out() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,12 +14,15 @@ import pandas as pd
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
+import course
 from course import run as course_run
+from course import site as course_site
 from course.__main__ import main
-from course.jobs import normalise
+from course.jobs import COLUMNS, NUMERIC, normalise
 from course.outline import header_markdown, parse_header
 from course.run import describe_failure, parameters_for
 from course.site import inline_md, render_site
+from helpers import AWS_helpers as helpers
 
 HEADER = """# Training XGBoost on SageMaker
 
@@ -96,6 +100,7 @@ def jobs_table() -> pd.DataFrame:
             "instance_count": [1, 1, 2],
             "config": ["ml.m5.large × 1", "ml.m5.large × 1", "ml.m5.xlarge × 2"],
             "status": ["Completed", "Completed", "Failed"],
+            "wall_seconds": [45.0, 55.0, 20.0],
             "training_seconds": [30.0, 50.0, 12.0],
             "billable_seconds": [30, 50, 12],
             "billed_instance_seconds": [30, 50, 24],
@@ -163,7 +168,14 @@ def test_index_lists_lessons_with_objectives(tmp_path: Path) -> None:
     assert index.index("00_train.html") < index.index("01_clean_up.html")
 
 
-def test_results_table_and_chart(tmp_path: Path) -> None:
+def test_results_table_and_chart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    charted: list[pd.DataFrame] = []
+
+    def plot_jobs(df: pd.DataFrame) -> object:
+        charted.append(df)
+        return helpers.plot_jobs(df)
+
+    monkeypatch.setattr(course_site, "plot_jobs", plot_jobs)
     fake_run(tmp_path, jobs_table())
     site = render_site(tmp_path).parent
     page = (site / "results.html").read_text()
@@ -173,9 +185,17 @@ def test_results_table_and_chart(tmp_path: Path) -> None:
     assert "99_elsewhere" in jobs and "notebooks/99_elsewhere.html" not in jobs
     assert "0.0016" in jobs and "—" in jobs  # missing cost and accuracy show as a dash
     configs = page[page.index('id="configs"') : page.index('id="jobs"')]
-    large = r"ml.m5.large × 1</td><td class=\"num\">2</td>\s*<td class=\"num\">40.0"
-    assert re.search(large, configs)  # two jobs, mean wall 40 s
+    large = r"ml.m5.large × 1</td><td class=\"num\">2</td>\s*<td class=\"num\">50.0</td>"
+    assert re.search(large + r'<td class="num">40.0</td>', configs)  # mean wall 50, billable 40
+    assert re.search(r'<td class="num">45.0</td><td class="num">30</td>', jobs)  # wall, billable
     assert (site / "results.png").read_bytes().startswith(b"\x89PNG")
+    assert len(charted) == 1 and list(charted[0].job_name) == ["xgb-a", "xgb-b", "xgb-c"]
+
+
+def test_jobs_table_has_the_helpers_columns() -> None:
+    assert COLUMNS[: len(helpers.SUMMARY_COLUMNS)] == helpers.SUMMARY_COLUMNS
+    assert "wall_seconds" in NUMERIC
+    assert not hasattr(course, "COURSE_TAG")  # one course tag: helpers.COURSE_TAG
 
 
 def test_results_without_jobs(tmp_path: Path) -> None:
@@ -221,17 +241,27 @@ def test_fast_parameters_merge_star_and_own(tmp_path: Path) -> None:
         parameters_for(["00_a"], tmp_path / "missing.json", fast=True)
 
 
-def test_localcloud_is_stopped_even_when_the_run_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_localcloud_is_stopped_even_when_the_run_breaks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     calls: list[str] = []
+    homes: list[str] = []
+    shared = str(tmp_path / ".localcloud")  # a server someone else started there stays up
+    monkeypatch.setenv("LOCALCLOUD_HOME", shared)
 
     def fake_localcloud(command: str, check: bool = True) -> SimpleNamespace:
         calls.append(command)
+        homes.append(os.environ["LOCALCLOUD_HOME"])
+        assert Path(homes[-1]).is_dir()
         return SimpleNamespace(returncode=0, stdout="")
 
     monkeypatch.setattr(course_run, "_localcloud", fake_localcloud)
     with pytest.raises(KeyboardInterrupt), course_run.localcloud_running(True, print):
+        assert os.environ["LOCALCLOUD_HOME"] == homes[0]  # the kernels inherit the run's own
         raise KeyboardInterrupt
     assert calls == ["install-kernel", "start", "stop"]
+    assert len(set(homes)) == 1 and homes[0] != shared
+    assert not Path(homes[0]).exists() and os.environ["LOCALCLOUD_HOME"] == shared
 
 
 def test_failing_notebook_stops_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -243,6 +273,9 @@ def test_failing_notebook_stops_the_run(tmp_path: Path, capsys: pytest.CaptureFi
     )
     nbformat.write(notebook("# Never", "print('never')"), src / "02_never.ipynb")
     out = tmp_path / "build"
+    (out / "notebooks").mkdir(parents=True)
+    nbformat.write(notebook("# Stale", "1"), out / "notebooks" / "02_never.ipynb")
+    (out / "keep.txt").write_text("not the run's to clear")
     argv = [
         "run",
         "--notebooks",
@@ -261,7 +294,8 @@ def test_failing_notebook_stops_the_run(tmp_path: Path, capsys: pytest.CaptureFi
     executed = out / "notebooks" / "01_broken.ipynb"
     assert f"executed copy: {executed}" in said
     assert "no bucket" in executed.read_text()
-    assert not (out / "notebooks" / "02_never.ipynb").exists()
+    assert not (out / "notebooks" / "02_never.ipynb").exists()  # a stale copy is cleared
+    assert (out / "keep.txt").exists()
     assert not (out / "site").exists()
     record = json.loads((out / "run.json").read_text())
     assert [r["status"] for r in record["notebooks"]] == ["ok", "FAILED"]
