@@ -29,16 +29,10 @@ _state: dict[str, Any] = {}
 _ENV_KEYS = (
     "LOCALCLOUD_ENDPOINT",
     "LOCALCLOUD_HOME",
-    "AWS_DEFAULT_REGION",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
     "SAGEMAKER_SUPPRESS_V2_WARNING",
     "SAGEMAKER_USER_CONFIG_OVERRIDE",
+    "SAGEMAKER_ROLE",
     "NOTEBOOK_INSTANCE_NAME",
-    "LOCALCLOUD_ASSUMED_KEY",
 )
 
 
@@ -187,7 +181,7 @@ def install(endpoint: str | None = None) -> None:
     endpoint = endpoint or os.environ.get("LOCALCLOUD_ENDPOINT")
     if not endpoint:
         raise RuntimeError("install() needs an endpoint or LOCALCLOUD_ENDPOINT")
-    _state.setdefault("saved_env", {k: os.environ.get(k) for k in _ENV_KEYS})
+    _state.setdefault("saved_env", _saved_env())
     _state["endpoint"] = endpoint
     os.environ["LOCALCLOUD_ENDPOINT"] = endpoint
     os.environ.setdefault("AWS_DEFAULT_REGION", config.region())
@@ -202,9 +196,16 @@ def install(endpoint: str | None = None) -> None:
             patch(sys.modules[name])
     if not any(isinstance(f, _AfterImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _AfterImport(patches))
-    key = os.environ.get("AWS_ACCESS_KEY_ID")
-    if not key or key != os.environ.get("LOCALCLOUD_ASSUMED_KEY"):
+    if os.environ.get("AWS_ACCESS_KEY_ID") != config.ROLE_ACCESS_KEY_ID:
         os.environ.update(assumed_role_env(endpoint, os.environ["AWS_DEFAULT_REGION"]))
+
+
+def _saved_env() -> dict[str, str | None]:
+    """The variables install()/connect() may change, as they are now (for uninstall())."""
+    keys = {*_ENV_KEYS, *(k for k in os.environ if k.startswith("AWS_"))}
+    keys |= set(config.scrub_aws_env({})) | {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    keys |= {"AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"}
+    return {k: os.environ.get(k) for k in keys}
 
 
 def uninstall() -> None:
@@ -221,13 +222,31 @@ def uninstall() -> None:
 
 
 def assumed_role_env(endpoint: str, region: str) -> dict[str, str]:
-    """AWS_* credentials of the course's execution role, obtained from the server's STS."""
+    """AWS_* credentials of the course's execution role, checked against the server's STS.
+
+    The server registers the same session credentials at every start (config.ROLE_*), so a
+    process that holds them keeps being the role across a server restart.
+    """
     import botocore.session
     from botocore.config import Config
     from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 
-    session = botocore.session.Session()
-    session.set_credentials("localcloud", "localcloud")
+    env = {
+        "AWS_ACCESS_KEY_ID": config.ROLE_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": config.ROLE_SECRET_ACCESS_KEY,
+        "AWS_SESSION_TOKEN": config.ROLE_SESSION_TOKEN,
+    }
+    # this process's own profile and config files play no part (and may name what isn't there)
+    session = botocore.session.Session(
+        session_vars={
+            "profile": (None, None, None, None),
+            "config_file": (None, None, os.devnull, None),
+            "credentials_file": (None, None, os.devnull, None),
+        }
+    )
+    session.set_credentials(
+        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"]
+    )
     sts = session.create_client(
         "sts",
         region_name=region,
@@ -235,16 +254,20 @@ def assumed_role_env(endpoint: str, region: str) -> dict[str, str]:
         config=Config(retries={"total_max_attempts": 1}),
     )
     try:
-        creds = sts.assume_role(RoleArn=config.role_arn(), RoleSessionName="localcloud")
+        arn = sts.get_caller_identity()["Arn"]
     except (EndpointConnectionError, ConnectionClosedError):
         raise LocalcloudNotRunning(not_running_message(endpoint)) from None
-    found = creds["Credentials"]
-    return {
-        "LOCALCLOUD_ASSUMED_KEY": found["AccessKeyId"],
-        "AWS_ACCESS_KEY_ID": found["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": found["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": found["SessionToken"],
-    }
+    if f":assumed-role/{config.ROLE_NAME}/" not in arn:
+        raise RuntimeError(f"localcloud at {endpoint} does not know the course role's session")
+    return env
+
+
+def notebook_instance_name(endpoint: str) -> str:
+    """The notebook instance the server registered (its LOCALCLOUD_NOTEBOOK_INSTANCE)."""
+    from localcloud.server import control
+
+    answer = control.health(endpoint) or {}
+    return str(answer.get("notebook_instance") or config.DEFAULT_NOTEBOOK_INSTANCE)
 
 
 def write_sdk_config(home: Path) -> Path:
@@ -258,9 +281,7 @@ def write_sdk_config(home: Path) -> Path:
 
 def client_env(endpoint: str, home: Path, base: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a child process whose AWS calls must all go to localcloud."""
-    env = dict(os.environ if base is None else base)
-    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
-        env.pop(key, None)
+    env = config.scrub_aws_env(os.environ if base is None else base)
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or config.DEFAULT_REGION
     env.update(assumed_role_env(endpoint, region))
     parts = [str(config.BOOT_DIR), str(config.REPO_ROOT)]
@@ -273,10 +294,9 @@ def client_env(endpoint: str, home: Path, base: dict[str, str] | None = None) ->
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_DEFAULT_REGION": region,
             "AWS_REGION": region,
-            "PYTHONPATH": os.pathsep.join(parts),
-            "NOTEBOOK_INSTANCE_NAME": env.get(
-                "LOCALCLOUD_NOTEBOOK_INSTANCE", config.DEFAULT_NOTEBOOK_INSTANCE
-            ),
+            "PYTHONPATH": os.pathsep.join(dict.fromkeys(parts)),
+            "NOTEBOOK_INSTANCE_NAME": notebook_instance_name(endpoint),
+            "SAGEMAKER_ROLE": config.role_arn(),
             "SAGEMAKER_USER_CONFIG_OVERRIDE": str(write_sdk_config(home)),
             "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
         }
@@ -309,15 +329,15 @@ def connect(home: str | os.PathLike[str] | None = None, *, start: bool = True) -
         raise LocalcloudNotRunning(
             not_running_message(config.endpoint_for(config.default_port(state)))
         )
-    _state.setdefault("saved_env", {k: os.environ.get(k) for k in _ENV_KEYS})
-    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(key, None)
+    _state.setdefault("saved_env", _saved_env())
+    scrubbed = config.scrub_aws_env(os.environ)
+    for key in [k for k in os.environ if k not in scrubbed]:
+        del os.environ[key]
+    os.environ.update(scrubbed)
     os.environ["LOCALCLOUD_HOME"] = str(state)
     os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(write_sdk_config(state))
-    os.environ.setdefault(
-        "NOTEBOOK_INSTANCE_NAME",
-        os.environ.get("LOCALCLOUD_NOTEBOOK_INSTANCE", config.DEFAULT_NOTEBOOK_INSTANCE),
-    )
+    os.environ["NOTEBOOK_INSTANCE_NAME"] = notebook_instance_name(endpoint)
+    os.environ["SAGEMAKER_ROLE"] = config.role_arn()
     install(endpoint)
     import boto3
 

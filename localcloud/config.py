@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 HOST = "127.0.0.1"
-PORT_RANGE = (41000, 48999)
+# Below Linux's ephemeral range (32768-60999), so an outgoing connection rarely holds our port.
+PORT_RANGE = (20000, 29999)
+PORT_TRIES = 10  # a busy derived port: the next ones are tried, the one used goes in server.port
 DEFAULT_REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 ROLE_NAME = "SageMakerCourseExecutionRole"
@@ -18,6 +21,12 @@ MAX_RUNNING_JOBS = 4
 # SageMaker waits 120 s between SIGTERM and SIGKILL; locally a learner should not wait that long.
 DEFAULT_STOP_GRACE_S = 5.0
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+# The course role's session credentials, registered in moto at every server start: a kernel that
+# holds them keeps its identity when the server restarts.
+ROLE_SESSION_NAME = "localcloud"
+ROLE_ACCESS_KEY_ID = "ASIALOCALCLOUDCOURSE"
+ROLE_SECRET_ACCESS_KEY = "localcloudCourseRoleSecretNotARealKey000"
+ROLE_SESSION_TOKEN = "localcloud-course-role-session-token"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -49,6 +58,11 @@ def default_port(home: Path) -> int:
     return low + int.from_bytes(digest[:4], "big") % (high - low + 1)
 
 
+def port_is_fixed() -> bool:
+    """Whether the port was chosen by the user ($LOCALCLOUD_PORT) rather than derived."""
+    return bool(os.environ.get("LOCALCLOUD_PORT"))
+
+
 def region() -> str:
     """The region clients use: the usual AWS variables if set, else us-east-1."""
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
@@ -67,6 +81,22 @@ def clock_scale() -> float:
         return DEFAULT_CLOCK_SCALE
 
 
+# AWS_* variables a process of localcloud keeps from its parent; the rest (credentials, profiles,
+# config files, endpoints, web identity, container credentials) could reach a real account.
+_KEPT_AWS_VARS = ("AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def scrub_aws_env(env: Mapping[str, str]) -> dict[str, str]:
+    """A copy of env with no way to a real AWS account: no AWS_* but the region, no config files."""
+    clean = {k: v for k, v in env.items() if not k.startswith("AWS_") or k in _KEPT_AWS_VARS}
+    clean.update(
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return clean
+
+
 def endpoint_for(port: int) -> str:
     return f"http://{HOST}:{port}"
 
@@ -80,6 +110,7 @@ class ServerSettings:
     notebook_instance: str
     stop_grace_s: float
     max_running_jobs: int
+    fixed_port: bool = False  # False: a busy port makes the server try the next PORT_TRIES - 1
 
     @classmethod
     def from_env(cls, home: Path | None = None, port: int | None = None) -> ServerSettings:
@@ -93,6 +124,7 @@ class ServerSettings:
             ),
             stop_grace_s=float(os.environ.get("LOCALCLOUD_STOP_GRACE_S", DEFAULT_STOP_GRACE_S)),
             max_running_jobs=int(os.environ.get("LOCALCLOUD_MAX_RUNNING_JOBS", MAX_RUNNING_JOBS)),
+            fixed_port=bool(port) or port_is_fixed(),
         )
 
     @property

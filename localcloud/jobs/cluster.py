@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -88,10 +89,45 @@ def assign_objects(keys: list[str], hosts: list[str], distribution: str) -> dict
     return {h: keys[i :: len(hosts)] for i, h in enumerate(hosts)}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports (each socket stays bound until all are chosen)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
+
+
+HOSTS_RECORD = ".host-groups"  # under a job folder: one file per live host process group
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux /proc), or None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def kill_recorded_hosts(jobs_dir: Path) -> list[int]:
+    """SIGKILL the host process groups a killed server left running; returns their ids."""
+    killed = []
+    for record in sorted(jobs_dir.glob(f"*/{HOSTS_RECORD}/*")):
+        try:
+            pgid, started = int(record.name), record.read_text().strip()
+        except (OSError, ValueError):
+            continue
+        now = _start_time(pgid)
+        # A leader gone with its group still alive keeps the id taken, so the group is ours;
+        # a live process with another start time got the id after our group had ended.
+        if (now is None and _live_members(pgid)) or (now is not None and now == started):
+            _kill_group(pgid, signal.SIGKILL)
+            _wait_group_gone(pgid)
+            killed.append(pgid)
+        record.unlink(missing_ok=True)
+    return killed
 
 
 def _truthy(value: Any) -> bool:
@@ -102,9 +138,18 @@ class Cluster:
     """The hosts of one training job; see localcloud/README.md for the calling order."""
 
     def __init__(
-        self, request: dict[str, Any], job_dir: Path, s3: S3Access, log_sink: LogSink
+        self,
+        request: dict[str, Any],
+        job_dir: Path,
+        s3: S3Access,
+        log_sink: LogSink,
+        *,
+        endpoint: str | None = None,
+        home: Path | None = None,
     ) -> None:
         self.request = request
+        self.endpoint = endpoint  # with home: hosts' AWS calls go to this localcloud
+        self.home = home
         self.job_dir = Path(job_dir).resolve()
         self.s3 = s3
         self.log_sink = log_sink
@@ -117,7 +162,7 @@ class Cluster:
         self.raw_hps: dict[str, str] = request.get("HyperParameters") or {}
         self.script_mode = "sagemaker_program" in self.raw_hps
         self.layouts = {h: HostLayout(self.job_dir / h) for h in self.hosts}
-        self.master_port = _free_port()
+        self.master_port, *self._xgb_ports = _free_ports(3)
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
         self._log_locks = {h: threading.Lock() for h in self.hosts}
@@ -209,11 +254,11 @@ class Cluster:
     # ---------------------------------------------------------------------------- Training
     def start(self) -> None:
         """Spawn every host (one process group each, several with torch_distributed)."""
-        base = ct.base_env(self.request)
+        base = self._base_env()
         machine_gpus = ct.machine_gpu_count()
         type_gpus = ct.gpu_count(self.instance_type)
         launches: list[tuple[str, list[str], dict[str, str], Path]] = []
-        xgb_ports = f"{_free_port()},{_free_port()}"
+        xgb_ports = ",".join(map(str, self._xgb_ports))
         for host in self.hosts:
             layout = self.layouts[host]
             job = ct.script_job(layout, self.request, host, self.hosts, num_gpus=type_gpus)
@@ -248,6 +293,17 @@ class Cluster:
         self._pending = len(launches)
         for host, cmd, env, cwd in launches:
             self._spawn(host, cmd, env, cwd)
+
+    def _base_env(self) -> dict[str, str]:
+        """The platform's env of every host: sent to this localcloud when the server runs us."""
+        base = ct.base_env(self.request)
+        if self.endpoint is None or self.home is None:
+            return base
+        from localcloud.client import client_env
+
+        env = client_env(self.endpoint, self.home, base=base)
+        env.pop("NOTEBOOK_INSTANCE_NAME", None)  # a training host is no notebook instance
+        return env
 
     def _torchrun_envs(self, host: str, nproc: int) -> list[dict[str, str]]:
         """The variables torchrun gives each worker (contract §3.2)."""
@@ -285,7 +341,7 @@ class Cluster:
         if self.script_mode:
             self._log(host, _toolkit_line("Invoking user script"))
             self._log(host, "Invoking script with the following command:")
-            self._log(host, " ".join(cmd))
+            self._log(host, shlex.join(cmd))
         proc = subprocess.Popen(
             cmd,
             cwd=cwd,
@@ -295,6 +351,7 @@ class Cluster:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        self._record(proc.pid)
         worker = _Worker(host, cmd, proc)
         with self._lock:
             self._workers.append(worker)
@@ -304,6 +361,12 @@ class Cluster:
             reader.start()
             worker.readers.append(reader)
         threading.Thread(target=self._reap, args=(worker,), daemon=True).start()
+
+    def _record(self, pgid: int) -> None:
+        """Note a live host group, so a server started after a crash of this one can end it."""
+        folder = self.job_dir / HOSTS_RECORD
+        folder.mkdir(exist_ok=True)
+        (folder / str(pgid)).write_text(_start_time(pgid) or "")
 
     def _read(self, worker: _Worker, stream: Any) -> None:
         is_err = stream is worker.proc.stderr
@@ -322,6 +385,7 @@ class Cluster:
         code = worker.proc.wait()
         _kill_group(worker.proc.pid, signal.SIGKILL)  # stragglers the entry point left behind
         _wait_group_gone(worker.proc.pid)
+        (self.job_dir / HOSTS_RECORD / str(worker.proc.pid)).unlink(missing_ok=True)
         for reader in worker.readers:
             reader.join(timeout=10)
         host = worker.host

@@ -467,13 +467,10 @@ def sm_env_vars(job: ScriptJob) -> dict[str, str]:
     return {f"SM_{str(k).upper()}": env_value(v) for k, v in values.items()}
 
 
-def _localcloud_paths() -> list[str]:
-    """The repository root (so `localcloud` imports) and, when redirecting, the boot folder."""
-    package = Path(__file__).resolve().parents[1]
-    paths = [str(package.parent)]
-    if os.environ.get("LOCALCLOUD_ENDPOINT") and (package / "_boot").is_dir():
-        paths.insert(0, str(package / "_boot"))
-    return paths
+def _boot_path(env: dict[str, str]) -> list[str]:
+    """The boot folder (its sitecustomize redirects AWS calls) when env sends them to localcloud."""
+    boot = Path(__file__).resolve().parents[1] / "_boot"
+    return [str(boot)] if env.get("LOCALCLOUD_ENDPOINT") and boot.is_dir() else []
 
 
 def base_env(request: dict[str, Any], parent: dict[str, str] | None = None) -> dict[str, str]:
@@ -508,7 +505,10 @@ def script_env(job: ScriptJob, base: dict[str, str]) -> dict[str, str]:
     env["CURRENT_HOST"] = job.host
     env["SAGEMAKER_REGION"] = str(smhp.get("sagemaker_region") or job.region or "")
     env.update(sm_env_vars(job))
-    parts = [str(job.layout.code), *_localcloud_paths()]
+    # the code folder first (as the toolkit does), then the boot folder before anything else that
+    # could hold a sitecustomize, then the repository root so `localcloud` imports
+    repo = str(Path(__file__).resolve().parents[2])
+    parts = [str(job.layout.code), *_boot_path(base), repo]
     if base.get("PYTHONPATH"):
         parts.append(base["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))

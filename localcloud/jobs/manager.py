@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import threading
@@ -44,10 +45,10 @@ class Cluster(Protocol):
 ClusterFactory = Callable[[dict[str, Any], Path, S3Access, Callable[[str, str], None]], Cluster]
 
 
-def _default_cluster_factory() -> ClusterFactory:
+def _default_cluster_factory(endpoint: str | None, home: Path | None) -> ClusterFactory:
     from localcloud.jobs.cluster import Cluster as HostCluster
 
-    return HostCluster
+    return functools.partial(HostCluster, endpoint=endpoint, home=home)
 
 
 @dataclass
@@ -88,8 +89,12 @@ class JobManager:
         max_running: int = 4,
         stop_grace_s: float = 5.0,
         cluster_factory: ClusterFactory | None = None,
+        endpoint: str | None = None,
+        home: Path | None = None,
     ) -> None:
         self.jobs_dir = jobs_dir
+        self.endpoint = endpoint  # the server's own: hosts' AWS calls go there (with home)
+        self.home = home
         self.s3 = s3
         self.log_writer = log_writer
         self.max_running = max_running
@@ -107,6 +112,7 @@ class JobManager:
     def create(self, request: dict[str, Any], region: str, account: str) -> TrainingJob:
         """Validate, register and start (or queue) a job; raises AwsError like the service."""
         validation.check_shape(request)
+        validation.check_supported(request)
         name = request["TrainingJobName"]
         with self._lock:
             self._raise_if_duplicate(name)
@@ -251,7 +257,7 @@ class JobManager:
             if control.stop.is_set():
                 return self._end_stopped(job, control, None)
             job.transition("Downloading", MESSAGES["Downloading"])
-        factory = self._factory or _default_cluster_factory()
+        factory = self._factory or _default_cluster_factory(self.endpoint, self.home)
         sink = _LogSink(job, job_dir, self.log_writer, self._lock)
         cluster = factory(job.request, job_dir, self.s3, sink)
         try:

@@ -81,6 +81,15 @@ def _resource_problems(resources: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_supported(request: dict[str, Any]) -> None:
+    """Raise ValidationException for what the service accepts but localcloud cannot run."""
+    if (request.get("ResourceConfig") or {}).get("InstanceGroups"):
+        raise validation(
+            "ResourceConfig.InstanceGroups (heterogeneous clusters) is not supported by "
+            "localcloud: use InstanceType and InstanceCount."
+        )
+
+
 def check_inputs(request: dict[str, Any], s3: S3Access, region: str) -> None:
     """Raise the service's ValidationException for an S3 input prefix that holds nothing."""
     for channel in request.get("InputDataConfig") or []:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
 import os
 import signal
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from localcloud import config
@@ -61,7 +64,12 @@ class Router:
             return _json_response(
                 start_response,
                 200,
-                {"service": "localcloud", "pid": os.getpid(), "home": str(self.settings.home)},
+                {
+                    "service": "localcloud",
+                    "pid": os.getpid(),
+                    "home": str(self.settings.home),
+                    "notebook_instance": self.settings.notebook_instance,
+                },
             )
         prefix, _, action = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
         if prefix in ("SageMaker", "ServiceQuotasV20190624"):
@@ -126,17 +134,24 @@ class LocalCloudServer:
         )
         from werkzeug.serving import make_server
 
+        from localcloud.jobs.cluster import kill_recorded_hosts
         from localcloud.jobs.s3io import ServerS3
         from localcloud.server.logs_api import MotoLogWriter
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request lines in logs
         self.settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+        kill_recorded_hosts(self.settings.jobs_dir)  # hosts a killed server left running
+        listener = _listen(self.settings)
+        self.settings = replace(self.settings, port=listener.getsockname()[1])
+        self.endpoint = config.endpoint_for(self.settings.port)
         self.manager = JobManager(
             self.settings.jobs_dir,
             ServerS3(self.endpoint, config.DEFAULT_REGION),
             MotoLogWriter(config.ACCOUNT_ID),
             max_running=self.settings.max_running_jobs,
             stop_grace_s=self.settings.stop_grace_s,
+            endpoint=self.endpoint,
+            home=self.settings.home,
         )
         router = Router(
             DomainDispatcherApplication(create_backend_app), self.manager, self.settings
@@ -147,10 +162,13 @@ class LocalCloudServer:
             router,
             threaded=True,
             request_handler=MotoRequestHandler,
+            fd=listener.fileno(),  # werkzeug serves on a duplicate of it
         )
+        listener.close()
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         bootstrap(self.endpoint, self.settings)
+        register_role_session()
 
     def stop(self) -> None:
         """Stop every job (no host left behind), then stop serving."""
@@ -161,6 +179,51 @@ class LocalCloudServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(5)
+
+
+def _listen(settings: ServerSettings) -> socket.socket:
+    """A listening socket on the settings' port, or (derived port busy) on one of the next."""
+    tries = 1 if settings.fixed_port else config.PORT_TRIES
+    for offset in range(tries):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((config.HOST, settings.port + offset))
+        except OSError as exc:
+            sock.close()
+            if exc.errno != errno.EADDRINUSE or offset == tries - 1:
+                raise RuntimeError(
+                    f"cannot listen on {config.HOST}:{settings.port + offset}: {exc.strerror}"
+                    + (f" (tried {tries} ports from {settings.port})" if tries > 1 else "")
+                ) from None
+            continue
+        sock.listen(128)
+        return sock
+    raise AssertionError("unreachable")
+
+
+def register_role_session() -> None:
+    """Register the course role's fixed session credentials (config.ROLE_*) in moto."""
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    partition = "aws"
+    sts = sts_backends[config.ACCOUNT_ID][partition]
+    iam = iam_backends[config.ACCOUNT_ID][partition]
+    session = sts.assume_role(
+        region_name=config.DEFAULT_REGION,
+        role_session_name=config.ROLE_SESSION_NAME,
+        role_arn=config.role_arn(),
+        policy="",
+        duration=12 * 3600,
+        external_id="",
+    )
+    key = session.access_key
+    iam.access_keys.pop(key.access_key_id, None)
+    key.access_key_id = session.access_key_id = config.ROLE_ACCESS_KEY_ID
+    key.secret_access_key = session.secret_access_key = config.ROLE_SECRET_ACCESS_KEY
+    session.session_token = config.ROLE_SESSION_TOKEN
+    iam.access_keys[key.access_key_id] = key
 
 
 def bootstrap(endpoint: str, settings: ServerSettings) -> None:
@@ -198,9 +261,14 @@ def bootstrap(endpoint: str, settings: ServerSettings) -> None:
 
 def serve(settings: ServerSettings, ready: Callable[[], None] | None = None) -> int:
     """Run in the foreground until SIGTERM/SIGINT; pid and port files exist while serving."""
+    clean = config.scrub_aws_env(os.environ)  # the server never holds real AWS credentials
+    clean.pop("LOCALCLOUD_ENDPOINT", None)  # nor redirects to itself
+    os.environ.clear()
+    os.environ.update(clean)
     settings.home.mkdir(parents=True, exist_ok=True)
     server = LocalCloudServer(settings)
     server.start()
+    settings = server.settings  # the port actually used
     settings.pid_file.write_text(str(os.getpid()))
     settings.port_file.write_text(str(settings.port))
     done = threading.Event()

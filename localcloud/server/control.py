@@ -72,8 +72,10 @@ def ensure_running(home: Path, port: int | None = None) -> str:
 
 def _spawn(home: Path, port: int | None) -> str:
     settings = ServerSettings.from_env(home, port)
-    env = dict(os.environ)
-    env.pop("LOCALCLOUD_ENDPOINT", None)  # the server itself must not redirect to itself
+    env = config.scrub_aws_env(os.environ)  # the server never holds real AWS credentials
+    env.pop("LOCALCLOUD_ENDPOINT", None)  # nor redirects to itself
+    for stale in (settings.pid_file, settings.port_file):  # no server answers for them
+        stale.unlink(missing_ok=True)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(config.REPO_ROOT), env.get("PYTHONPATH", "")) if p
     )
@@ -85,9 +87,9 @@ def _spawn(home: Path, port: int | None) -> str:
         "serve",
         "--home",
         str(home),
-        "--port",
-        str(settings.port),
     ]
+    if port:
+        argv += ["--port", str(port)]  # else the server derives it (and may move on if busy)
     process = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -98,7 +100,6 @@ def _spawn(home: Path, port: int | None) -> str:
         close_fds=True,
     )
     log.close()
-    endpoint = config.endpoint_for(settings.port)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -106,9 +107,12 @@ def _spawn(home: Path, port: int | None) -> str:
                 f"localcloud server exited with code {process.returncode}; see "
                 f"{home / 'server.log'}"
             )
-        answer = health(endpoint, timeout=0.5)
-        if answer and answer.get("home") == str(home) and settings.pid_file.exists():
-            return endpoint
+        port_text = _read(settings.port_file)  # written once serving, maybe on a later port
+        if port_text and settings.pid_file.exists():
+            endpoint = config.endpoint_for(int(port_text))
+            answer = health(endpoint, timeout=0.5)
+            if answer and answer.get("home") == str(home):
+                return endpoint
         time.sleep(0.1)
     process.terminate()
     raise RuntimeError(f"localcloud server did not answer within {START_TIMEOUT_S:.0f} s")
@@ -129,6 +133,7 @@ def stop(home: Path, timeout: float | None = None) -> bool:
     pid = server_pid(home)
     if pid is None:
         return False
+    port_text = _read(settings.port_file)
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + (timeout or settings.stop_grace_s + 20)
     while time.monotonic() < deadline:
@@ -138,7 +143,7 @@ def stop(home: Path, timeout: float | None = None) -> bool:
     else:
         os.kill(pid, signal.SIGKILL)
     for path in (settings.pid_file, settings.port_file):
-        if _read(path) in (str(pid), str(settings.port)) or not _alive(pid):
+        if _read(path) in (str(pid), port_text) or not _alive(pid):
             path.unlink(missing_ok=True)
     return True
 

@@ -387,3 +387,38 @@ def test_config_and_paths_seen_by_the_script(tmp_path: Path, s3: FakeS3) -> None
         "train": f"{root}/input/data/train",
         "exists": True,
     }
+
+
+def test_logged_command_line_is_shell_quoted(tmp_path, s3):
+    request = script_request(s3, {"train.py": "print('ok')\n"}, hps={"name": '"hello world"'})
+    _, outcome, logs = run_job(tmp_path, s3, request)
+    assert outcome.exit_codes == [0]
+    assert "train.py --name 'hello world'" in logs.text("algo-1")
+
+
+def test_free_ports_are_distinct():
+    from localcloud.jobs.cluster import _free_ports
+
+    ports = _free_ports(20)
+    assert len(set(ports)) == 20
+
+
+def test_recorded_host_groups_are_killed_and_records_removed(tmp_path, s3):
+    from localcloud.jobs.cluster import HOSTS_RECORD, kill_recorded_hosts
+
+    body = "import time\nprint('up', flush=True)\ntime.sleep(60)\n"
+    request = script_request(s3, {"train.py": body})
+    job_dir = tmp_path / "jobs" / "job"
+    cluster = Cluster(request, job_dir, s3, Logs())
+    cluster.prepare()
+    cluster.start()
+    records = job_dir / HOSTS_RECORD
+    [pgid] = [int(p.name) for p in records.iterdir()]
+    # a record whose id was reused by another process (here: this one) is left alone
+    (tmp_path / "jobs" / "other" / HOSTS_RECORD).mkdir(parents=True)
+    (tmp_path / "jobs" / "other" / HOSTS_RECORD / str(os.getpid())).write_text("1")
+    assert kill_recorded_hosts(tmp_path / "jobs") == [pgid]  # as a server starting after a crash
+    assert cluster.wait(30)
+    assert cluster.outcome().exit_codes == [-9]
+    assert list(records.iterdir()) == []
+    assert not (tmp_path / "jobs" / "other" / HOSTS_RECORD / str(os.getpid())).exists()

@@ -307,3 +307,21 @@ def test_fifth_job_waits_pending_through_the_sdk(sm_session, tmp_path):
         "Pending",
         "Starting",
     ]
+
+
+def test_instance_groups_are_a_validation_error_not_a_500(tmp_path):
+    from localcloud.server.errors import AwsError
+
+    resources = {
+        "InstanceGroups": [
+            {"InstanceGroupName": "g", "InstanceType": "ml.m5.large", "InstanceCount": 1}
+        ],
+        "VolumeSizeInGB": 30,
+    }
+    with pytest.raises(AwsError) as caught:
+        manager(tmp_path).create(
+            request("hetero", ResourceConfig=resources), "us-east-1", "123456789012"
+        )
+    assert caught.value.body()["__type"] == "ValidationException"
+    assert "heterogeneous clusters" in caught.value.body()["message"]
+    assert "not supported by localcloud" in caught.value.body()["message"]

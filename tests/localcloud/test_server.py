@@ -225,7 +225,7 @@ def test_missing_required_fields_are_listed(localcloud_server):
     assert "'stoppingCondition' failed to satisfy constraint: Member must not be null" in message
 
 
-def test_sourcedir_with_parent_members_is_rejected(sm_session, tmp_path):
+def test_sourcedir_with_parent_members_is_rejected(sm_session, localcloud_server, tmp_path):
     from sagemaker.exceptions import UnexpectedStatusException
 
     tarball = tmp_path / "sourcedir.tar.gz"
@@ -244,7 +244,11 @@ def test_sourcedir_with_parent_members_is_rejected(sm_session, tmp_path):
     assert job["TrainingJobStatus"] == "Failed"
     assert job["FailureReason"].startswith("ClientError:")
     assert "TrainingTimeInSeconds" in job
-    assert not (tmp_path.parent / "escape.py").exists()
+    # "../escape.py" extracted into <job>/algo-1/code would land in algo-1/, so look there and up
+    job_dir = localcloud_server.home / "jobs" / job["TrainingJobName"]
+    assert (job_dir / "algo-1").is_dir()
+    assert list(job_dir.rglob("escape.py")) == []
+    assert not (job_dir.parent / "escape.py").exists()
 
 
 def test_list_training_jobs_and_tags(sm_session, tmp_path):
