@@ -233,7 +233,7 @@ def test_metrics_early_stopping_and_model(tmp_path: Path, s3: FakeS3) -> None:
     assert "\tvalidation-logloss:" in metrics[0] and len(metrics) < 500
     assert all(line.startswith("[20") for line in lines if "INFO]" in line)
     booster = xgb.Booster()
-    booster.load_model(str(tmp_path / "jobs/es/algo-1/model/xgboost-model"))
+    booster.load_model(bytearray((tmp_path / "jobs/es/algo-1/model/xgboost-model").read_bytes()))
     assert booster.num_boosted_rounds() == len(metrics)
     assert cluster.collect(s3, "s3://bkt/out") == "s3://bkt/out/es/output/model.tar.gz"
 
@@ -253,7 +253,9 @@ def test_two_hosts_sharded_match_one_host(tmp_path: Path, s3: FakeS3) -> None:
     preds = []
     for job in ("one", "two"):
         booster = xgb.Booster()
-        booster.load_model(str(tmp_path / f"jobs/{job}/algo-1/model/xgboost-model"))
+        booster.load_model(
+            bytearray((tmp_path / f"jobs/{job}/algo-1/model/xgboost-model").read_bytes())
+        )
         preds.append(booster.predict(features))
     # Measured: identical (max |diff| 0.0) — the data is small enough for exact quantiles.
     np.testing.assert_allclose(preds[0], preds[1], atol=1e-6)
