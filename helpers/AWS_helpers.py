@@ -695,6 +695,8 @@ def plot_jobs(df: pd.DataFrame) -> Figure:
         >>> fig = plot_jobs(job_summary())
         >>> fig.savefig("jobs.png")
     """
+    from matplotlib.ticker import MaxNLocator
+
     needed = {"config", "wall_seconds", "training_seconds", "cost_usd"}
     if not isinstance(df, pd.DataFrame) or not needed <= set(df.columns):
         raise HelperError("plot_jobs needs the DataFrame returned by job_summary()")
@@ -707,27 +709,25 @@ def plot_jobs(df: pd.DataFrame) -> Figure:
         cost=("cost_usd", "mean"),
         jobs=("config", "size"),
     )
-    labels = [f"{c}\n({n} job{'s' if n != 1 else ''})" for c, n in by_config["jobs"].items()]
-    fig = _jobs_figure_class()(figsize=(max(6.0, 2.2 * len(labels)), 4.0), layout="constrained")
-    left, right = fig.subplots(1, 2)
-    places = range(len(labels))
-    left.bar(
-        [x - 0.2 for x in places], by_config["wall"].fillna(0), 0.4, label="wall", color="tab:blue"
-    )
-    left.bar(
-        [x + 0.2 for x in places],
-        by_config["training"].fillna(0),
-        0.4,
-        label="training",
-        color="lightsteelblue",
-    )
-    left.set_xticks(list(places), labels)
-    left.legend(fontsize=8)
-    left.set(title="Time per job (wall includes start-up)", ylabel="seconds, mean")
-    right.bar(labels, by_config["cost"].fillna(0), color="tab:orange")
-    right.set(title="Estimated cost per job", ylabel="USD, mean (on-demand list price)")
+    labels = [f"{c} ({n} job{'s' if n != 1 else ''})" for c, n in by_config["jobs"].items()]
+    height = 1.6 + 0.55 * len(labels)
+    fig = _jobs_figure_class()(figsize=(9.0, height), layout="constrained")
+    left, right = fig.subplots(1, 2, sharey=True)
+    places = list(range(len(labels)))
+    bars = {"wall": ("tab:blue", -0.2), "training": ("lightsteelblue", 0.2)}
+    for column, (color, shift) in bars.items():
+        values = by_config[column].fillna(0)
+        left.barh([y + shift for y in places], values, 0.4, label=column, color=color)
+    left.set_yticks(places, labels)
+    left.invert_yaxis()
+    left.legend(fontsize=8, loc="lower right")
+    left.set(title="Time per job (wall includes start-up)", xlabel="seconds, mean")
+    right.barh(places, by_config["cost"].fillna(0), 0.6, color="tab:orange")
+    right.set(title="Estimated cost per job", xlabel="USD, mean (on-demand list price)")
     for axes in (left, right):
-        axes.tick_params(axis="x", labelsize=8)
+        axes.tick_params(labelsize=8)
+        axes.grid(axis="x", alpha=0.3)
+        axes.xaxis.set_major_locator(MaxNLocator(nbins=4))
     return fig
 
 

@@ -498,7 +498,7 @@ def test_plot_jobs_is_headless() -> None:
     )
     fig = h.plot_jobs(df)
     left, right = fig.axes
-    assert [round(p.get_height()) for p in left.patches] == [190, 150, 125, 114]  # wall, training
+    assert [round(p.get_width()) for p in left.patches] == [190, 150, 125, 114]  # wall, training
     assert right.get_title() == "Estimated cost per job"
     fig.savefig(io.BytesIO(), format="png")
     assert fig._repr_png_().startswith(b"\x89PNG")
