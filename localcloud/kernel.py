@@ -26,6 +26,9 @@ def kernel_spec() -> dict[str, object]:
             "ipykernel_launcher",
             "-f",
             "{connection_file}",
+            # ipykernel 7 warns on every start that loopback TCP is unencrypted; in a course run
+            # that line interleaves with every progress bar. Errors still show.
+            "--IPKernelApp.log_level=ERROR",
         ],
         "display_name": DISPLAY_NAME,
         "language": "python",
