@@ -105,7 +105,7 @@ def run_course(opts: Options, jobs: JobSource | None = None, echo: Echo = print)
         if jobs is None:
             jobs = _job_source(opts, started, echo)
         for nb in notebooks:
-            nb_params = {**params[nb.stem], **opts.extra_params}
+            nb_params = {**params[nb.stem], **_declared(nb, opts.extra_params)}
             result = run_one(nb, executed_dir, opts, nb_params, jobs)
             record.notebooks.append(result)
             echo(summary_line(result))
@@ -126,6 +126,14 @@ def run_course(opts: Options, jobs: JobSource | None = None, echo: Echo = print)
         index = render_site(opts.out_dir)
         echo(f"site: {index}")
     return 0
+
+
+def _declared(nb: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """The run-wide parameters (e.g. live-check's max_run cap) this notebook declares."""
+    if not params:
+        return {}
+    declared = papermill.inspect_notebook(str(nb))
+    return {k: v for k, v in params.items() if k in declared}
 
 
 def run_one(

@@ -36,3 +36,20 @@ def test_runs_three_lessons_capped(no_aws, monkeypatch, tmp_path) -> None:
     assert opts is not None and opts.only == LIVE_NOTEBOOKS
     assert opts.kernel == "python3" and not opts.use_localcloud
     assert opts.extra_params == {"max_run": LIVE_MAX_RUN_S}
+
+
+def test_run_wide_parameters_reach_only_notebooks_that_declare_them(tmp_path) -> None:
+    import nbformat
+
+    from course.run import _declared
+
+    with_cap, without = tmp_path / "02_a.ipynb", tmp_path / "00_b.ipynb"
+    for path, source in ((with_cap, "max_run = 7200\nepochs = 3"), (without, "region = None")):
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["tags"] = ["parameters"]
+        nb.cells = [cell]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+        nbformat.write(nb, path)
+    assert _declared(with_cap, {"max_run": LIVE_MAX_RUN_S}) == {"max_run": LIVE_MAX_RUN_S}
+    assert _declared(without, {"max_run": LIVE_MAX_RUN_S}) == {}
