@@ -49,7 +49,11 @@ def test_run_wide_parameters_reach_only_notebooks_that_declare_them(tmp_path) ->
         cell = nbformat.v4.new_code_cell(source)
         cell.metadata["tags"] = ["parameters"]
         nb.cells = [cell]
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
         nbformat.write(nb, path)
     assert _declared(with_cap, {"max_run": LIVE_MAX_RUN_S}) == {"max_run": LIVE_MAX_RUN_S}
     assert _declared(without, {"max_run": LIVE_MAX_RUN_S}) == {}
