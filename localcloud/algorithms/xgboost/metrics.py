@@ -9,30 +9,10 @@ stores it, where the tab between the metrics of one round reads `#011`:
 
 from __future__ import annotations
 
-# The eval_metric names xgboost prints as they are; `error@t`, `ndcg@n`, `map@n`, ... carry a
+# The eval_metric names the algorithm accepts; `error@t`, `ndcg@n`, `map@n`, ... carry a
 # parameter in the name and have no fixed definition.
-EVAL_METRICS = (
-    "rmse",
-    "rmsle",
-    "mae",
-    "mape",
-    "mphe",
-    "logloss",
-    "error",
-    "merror",
-    "mlogloss",
-    "auc",
-    "aucpr",
-    "ndcg",
-    "map",
-    "poisson-nloglik",
-    "gamma-nloglik",
-    "cox-nloglik",
-    "gamma-deviance",
-    "tweedie-nloglik",
-    "aft-nloglik",
-    "interval-regression-accuracy",
-)
+from localcloud.algorithms.xgboost.hyperparameters import EVAL_METRICS
+
 DATA_SETS = ("train", "validation")  # the watchlist names, as the channels are called
 NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 
