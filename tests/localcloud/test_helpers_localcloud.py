@@ -21,11 +21,6 @@ import boto3
 import pandas as pd
 import pytest
 
-try:
-    import localcloud.client  # noqa: F401  (the folder exists before its code does)
-except ImportError:
-    pytest.skip("localcloud cannot be imported yet", allow_module_level=True)
-
 from helpers import AWS_helpers as h
 
 pytestmark = pytest.mark.localcloud
@@ -208,16 +203,14 @@ def test_preflight_reads_quotas_by_name(cloud: Cloud, bucket: str) -> None:
     assert report.loc["credentials", "ok"] and report.loc[f"bucket {bucket}", "ok"]
     assert report.loc["quota: ml.m5.large for training job usage", "value"] > 0
     assert report.loc[f"quota: {h.INSTANCE_COUNT_QUOTA}", "value"] > 0
-    zero = report.loc[f"quota: {ZERO_QUOTA}"]
-    if zero.value != 0:
-        pytest.skip(f"start localcloud with LOCALCLOUD_QUOTAS='{{\"{ZERO_QUOTA}\": 0}}'")
+    zero = report.loc[f"quota: {ZERO_QUOTA}"]  # tests/conftest.py sets it to 0
+    assert zero.value == 0
     assert not zero.ok and "Request increase" in zero.fix and "--quota-code L-" in zero.fix
 
 
 def test_zero_quota_is_what_create_training_job_hits(cloud: Cloud, bucket: str) -> None:
     quotas = h._quota_table(cloud.client("service-quotas"))
-    if quotas.get(ZERO_QUOTA, {}).get("Value") != 0:
-        pytest.skip("no zero quota configured")
+    assert quotas[ZERO_QUOTA]["Value"] == 0  # tests/conftest.py sets it to 0
     request = {"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5}
     with pytest.raises(cloud.client("sagemaker").exceptions.ClientError) as caught:
         cloud.client("sagemaker").create_training_job(
