@@ -51,25 +51,38 @@ def _failure_message(stem: str, executed: Path, exc: BaseException) -> str:
 TIMINGS: dict[str, float] = {}
 
 
-@pytest.mark.parametrize("stem", ORDER)
-def test_notebook_runs(stem: str, localcloud_kernel: str) -> None:
+def _execute(stem: str, kernel: str, parameters: dict, executed: Path) -> None:
+    """Run one lesson with papermill; a failure names the cell and its error."""
     import papermill
 
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    executed = OUT_DIR / f"{stem}.ipynb"
-    start = time.perf_counter()
+    executed.parent.mkdir(parents=True, exist_ok=True)
     try:
         papermill.execute_notebook(
             str(NOTEBOOKS / f"{stem}.ipynb"),
             str(executed),
-            parameters=_params(stem),
-            kernel_name=localcloud_kernel,
+            parameters=parameters,
+            kernel_name=kernel,
             cwd=str(NOTEBOOKS),
             execution_timeout=CELL_TIMEOUT_S,
             progress_bar=False,
         )
     except Exception as exc:  # noqa: BLE001 - reported with the failing cell
         pytest.fail(_failure_message(stem, executed, exc), pytrace=False)
+
+
+@pytest.mark.parametrize("stem", ORDER)
+def test_notebook_runs(stem: str, localcloud_kernel: str) -> None:
+    start = time.perf_counter()
+    try:
+        _execute(stem, localcloud_kernel, _params(stem), OUT_DIR / f"{stem}.ipynb")
     finally:
         TIMINGS[stem] = time.perf_counter() - start
         print(f"{stem}: {TIMINGS[stem]:.1f} s")
+
+
+def test_a_late_lesson_runs_alone_after_setup(localcloud_kernel: str) -> None:
+    """07 needs only what 00 uploads: under a fresh prefix it prepares its own arrays."""
+    prefix = f"titanic-course/alone-{int(time.time())}"
+    for stem in ("00_setup", "07_pytorch_multi_instance"):
+        parameters = {**_params(stem), "prefix": prefix}
+        _execute(stem, localcloud_kernel, parameters, OUT_DIR / "alone" / f"{stem}.ipynb")
