@@ -10,6 +10,7 @@ from typing import Any
 from localcloud.config import ACCOUNT_ID
 from localcloud.jobs import instances
 from localcloud.server.errors import AwsError, limit_exceeded
+from localcloud.server.paging import page
 
 SERVICE_CODE = "sagemaker"
 SERVICE_NAME = "Amazon SageMaker"
@@ -78,12 +79,7 @@ def handle(action: str, body: dict[str, Any], region: str) -> dict[str, Any]:
             )
         return {"Quota": _quota(name, current[name], region)}
     quotas = [_quota(name, value, region) for name, value in current.items()]
-    start = int(body.get("NextToken") or 0)
-    size = int(body.get("MaxResults") or 100)
-    page: dict[str, Any] = {"Quotas": quotas[start : start + size]}
-    if start + size < len(quotas):
-        page["NextToken"] = str(start + size)
-    return page
+    return page(quotas, body, "Quotas", 100)
 
 
 def check(instance_type: str, count: int, in_use_by_type: dict[str, int]) -> None:

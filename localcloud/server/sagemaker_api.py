@@ -6,6 +6,7 @@ from typing import Any
 
 from localcloud.jobs.manager import JobManager
 from localcloud.server.errors import AwsError, not_found, validation
+from localcloud.server.paging import page
 
 JOB_ACTIONS = frozenset(
     {"CreateTrainingJob", "DescribeTrainingJob", "ListTrainingJobs", "StopTrainingJob"}
@@ -69,12 +70,7 @@ def _list(manager: JobManager, body: dict[str, Any]) -> dict[str, Any]:
     jobs.sort(
         key=lambda j: j[sort_field], reverse=body.get("SortOrder", "Descending") == "Descending"
     )
-    start = int(body.get("NextToken") or 0)
-    size = int(body.get("MaxResults") or 10)
-    out: dict[str, Any] = {"TrainingJobSummaries": jobs[start : start + size]}
-    if start + size < len(jobs):
-        out["NextToken"] = str(start + size)
-    return out
+    return page(jobs, body, "TrainingJobSummaries", 10)
 
 
 def _tags(manager: JobManager, action: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -92,10 +88,5 @@ def _tags(manager: JobManager, action: str, body: dict[str, Any]) -> dict[str, A
         job.tags = [t for t in job.tags if t["Key"] not in drop]
         return {}
     if action == "ListTags":
-        start = int(body.get("NextToken") or 0)
-        size = int(body.get("MaxResults") or 50)
-        out: dict[str, Any] = {"Tags": job.tags[start : start + size]}
-        if start + size < len(job.tags):
-            out["NextToken"] = str(start + size)
-        return out
+        return page(job.tags, body, "Tags", 50)
     raise AwsError("UnknownOperationException", f"Operation {action} is not supported")
