@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from localcloud import config
+from localcloud import config, credentials
 
 SDK_CONFIG_NAME = "sagemaker-config.yaml"
 SDK_CONFIG = """\
@@ -131,6 +131,52 @@ def _patch_sagemaker_config(module: ModuleType) -> None:
             target.validate_sagemaker_config = validate_sagemaker_config  # type: ignore[attr-defined]
 
 
+_TELEMETRY_MODULES = (
+    "sagemaker.telemetry.telemetry_logging",  # SDK v2: Estimator, ModelTrainer, ... telemetry
+    "sagemaker.serve.builder.serve_settings",  # SDK v2 and v3: ModelBuilder's telemetry
+    "sagemaker.core.telemetry.telemetry_logging",  # SDK v3: every @_telemetry_emitter
+)
+
+
+def _patch_sagemaker_telemetry(module: ModuleType) -> None:
+    # The SDK reads TelemetryOptOut from `sagemaker_session.sagemaker_config` only. A session
+    # without one (sagemaker.modules' ModelTrainer builds a sagemaker_core Session, which has
+    # none) reads as "not opted out", and a GET to an amazonaws.com host follows. Where the
+    # session gives no answer, the answer comes from the SDK's config files instead.
+    original = module.resolve_value_from_config
+    if getattr(original, "_localcloud", False):
+        return
+    opt_out_path = module.TELEMETRY_OPT_OUT_PATH
+
+    def resolve_value_from_config(
+        direct_input: Any = None,
+        config_path: str | None = None,
+        default_value: Any = None,
+        sagemaker_session: Any = None,
+        sagemaker_config: dict | None = None,
+    ) -> Any:
+        if config_path == opt_out_path and direct_input is None:
+            answer = original(None, config_path, None, sagemaker_session, sagemaker_config)
+            if answer is None:
+                answer = original(None, config_path, None, None, _sdk_config_files())
+            return default_value if answer is None else answer
+        return original(
+            direct_input, config_path, default_value, sagemaker_session, sagemaker_config
+        )
+
+    resolve_value_from_config._localcloud = True  # type: ignore[attr-defined]
+    module.resolve_value_from_config = resolve_value_from_config  # type: ignore[attr-defined]
+
+
+def _sdk_config_files() -> dict:
+    """The SDK's own defaults config (admin and user files), as a Session would load it."""
+    try:
+        from sagemaker.core.config.config import load_sagemaker_config  # SDK v3
+    except ImportError:
+        from sagemaker.config.config import load_sagemaker_config  # SDK v2
+    return load_sagemaker_config()
+
+
 def _patch_botocore_session(module: ModuleType) -> None:
     session_cls = module.Session
     if getattr(session_cls.create_client, "_localcloud", False):
@@ -190,14 +236,18 @@ def install(endpoint: str | None = None) -> None:
         "botocore.session": _patch_botocore_session,
         "sagemaker.session": _patch_sagemaker_session,
         "sagemaker.config.config": _patch_sagemaker_config,
+        **dict.fromkeys(_TELEMETRY_MODULES, _patch_sagemaker_telemetry),
     }
     for name, patch in patches.items():
         if name in sys.modules:
             patch(sys.modules[name])
     if not any(isinstance(f, _AfterImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _AfterImport(patches))
-    if os.environ.get("AWS_ACCESS_KEY_ID") != config.ROLE_ACCESS_KEY_ID:
-        os.environ.update(assumed_role_env(endpoint, os.environ["AWS_DEFAULT_REGION"]))
+    if not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SESSION_TOKEN")):
+        home = os.environ.get("LOCALCLOUD_HOME")
+        if not home:
+            raise RuntimeError("install() needs LOCALCLOUD_HOME to read the server's credentials")
+        os.environ.update(assumed_role_env(endpoint, os.environ["AWS_DEFAULT_REGION"], Path(home)))
 
 
 def _saved_env() -> dict[str, str | None]:
@@ -221,21 +271,24 @@ def uninstall() -> None:
             os.environ[key] = value
 
 
-def assumed_role_env(endpoint: str, region: str) -> dict[str, str]:
-    """AWS_* credentials of the course's execution role, checked against the server's STS.
+def assumed_role_env(endpoint: str, region: str, home: Path) -> dict[str, str]:
+    """AWS_* credentials of the course's execution role, read from the state folder and checked.
 
-    The server registers the same session credentials at every start (config.ROLE_*), so a
-    process that holds them keeps being the role across a server restart.
+    The server registers the folder's credentials at every start, so a process that holds them
+    keeps being the role across a server restart; one that cannot read the folder cannot sign.
     """
     import botocore.session
     from botocore.config import Config
     from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 
-    env = {
-        "AWS_ACCESS_KEY_ID": config.ROLE_ACCESS_KEY_ID,
-        "AWS_SECRET_ACCESS_KEY": config.ROLE_SECRET_ACCESS_KEY,
-        "AWS_SESSION_TOKEN": config.ROLE_SESSION_TOKEN,
-    }
+    try:
+        env = credentials.load(home).as_env()
+    except FileNotFoundError:
+        raise LocalcloudNotRunning(not_running_message(endpoint)) from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise RuntimeError(
+            f"cannot read localcloud's credentials in {home}: {type(exc).__name__}"
+        ) from None
     # this process's own profile and config files play no part (and may name what isn't there)
     session = botocore.session.Session(
         session_vars={
@@ -283,7 +336,7 @@ def client_env(endpoint: str, home: Path, base: dict[str, str] | None = None) ->
     """Environment for a child process whose AWS calls must all go to localcloud."""
     env = config.scrub_aws_env(os.environ if base is None else base)
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or config.DEFAULT_REGION
-    env.update(assumed_role_env(endpoint, region))
+    env.update(assumed_role_env(endpoint, region, home))
     parts = [str(config.BOOT_DIR), str(config.REPO_ROOT)]
     if env.get("PYTHONPATH"):
         parts.append(env["PYTHONPATH"])

@@ -21,12 +21,9 @@ MAX_RUNNING_JOBS = 4
 # SageMaker waits 120 s between SIGTERM and SIGKILL; locally a learner should not wait that long.
 DEFAULT_STOP_GRACE_S = 5.0
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-# The course role's session credentials, registered in moto at every server start: a kernel that
-# holds them keeps its identity when the server restarts.
+# The course role's session (its credentials live in the state folder: localcloud/credentials.py),
+# registered in moto at every server start, so a kernel keeps its identity across restarts.
 ROLE_SESSION_NAME = "localcloud"
-ROLE_ACCESS_KEY_ID = "ASIALOCALCLOUDCOURSE"
-ROLE_SECRET_ACCESS_KEY = "localcloudCourseRoleSecretNotARealKey000"
-ROLE_SESSION_TOKEN = "localcloud-course-role-session-token"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent

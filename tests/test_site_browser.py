@@ -7,18 +7,10 @@ Installs the Debian packages `chromium` and `chromium-driver` when they are miss
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import functools
 import http.server
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -29,52 +21,18 @@ from urllib.parse import urldefrag, urljoin, urlparse
 import nbformat
 import pandas as pd
 import pytest
+from _browser import WebDriver, headless_chromium
 
 from course import ROOT
 from course.site import render_site
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOT = ROOT / "build" / "site-screenshot.png"
 RESULTS_SCREENSHOT = ROOT / "build" / "site-results-screenshot.png"
-CHROME_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1280,1000",
-]
 # A 2×2 PNG, so a notebook page carries an inline image output like the real lessons do.
 PNG_2X2 = (
     "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAA"
     "AABJRU5ErkJggg=="
 )
-
-
-def ensure_chromium() -> None:
-    """Install chromium + chromedriver from Debian when absent; skip only if that is impossible."""
-    if CHROMIUM.exists() and CHROMEDRIVER.exists():
-        return
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    if not shutil.which("apt-get") or (sudo and not shutil.which("sudo")):
-        pytest.skip("chromium/chromedriver missing and apt-get (as root) is unavailable")
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium", "chromium-driver"]):
-        done = subprocess.run(
-            sudo + cmd,
-            capture_output=True,
-            text=True,
-            timeout=1200,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )
-        if done.returncode != 0:
-            pytest.skip(f"could not install chromium: {' '.join(cmd)} -> {done.stderr[-500:]}")
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("apt-get ran but /usr/bin/chromium or /usr/bin/chromedriver is still missing")
 
 
 def fake_run(out: Path) -> None:
@@ -147,76 +105,6 @@ def fake_run(out: Path) -> None:
     ).to_csv(out / "jobs.csv", index=False)
 
 
-class WebDriver:
-    """The few W3C WebDriver commands the test needs, over plain HTTP to chromedriver."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.session = ""
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """One WebDriver command; raises with the driver's message on an error status."""
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            f"{self.base}{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                return json.loads(resp.read() or b"{}").get("value")
-        except urllib.error.HTTPError as err:
-            raise AssertionError(f"WebDriver {method} {path}: {err.read()[:500]!r}") from err
-
-    def start(self) -> None:
-        """Open a headless Chromium with the browser console log enabled."""
-        caps = {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": str(CHROMIUM), "args": CHROME_ARGS},
-            "goog:loggingPrefs": {"browser": "ALL"},
-        }
-        value = self.call("POST", "/session", {"capabilities": {"alwaysMatch": caps}})
-        self.session = value["sessionId"]
-
-    def cmd(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """A command inside the session."""
-        return self.call(method, f"/session/{self.session}{path}", body)
-
-    def get(self, url: str) -> None:
-        """Navigate and wait for the load event."""
-        self.cmd("POST", "/url", {"url": url})
-
-    def js(self, script: str) -> Any:
-        """Run a script in the page and return its value."""
-        return self.cmd("POST", "/execute/sync", {"script": script, "args": []})
-
-    def console(self) -> list[dict[str, Any]]:
-        """Browser console entries since the last call (chromedriver's log extension)."""
-        try:
-            return self.cmd("POST", "/se/log", {"type": "browser"}) or []
-        except AssertionError:
-            return self.cmd("POST", "/log", {"type": "browser"}) or []
-
-    def screenshot(self, dest: Path) -> None:
-        """Save the viewport as a PNG."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(base64.b64decode(self.cmd("GET", "/screenshot")))
-
-    def quit(self) -> None:
-        """Close the browser."""
-        if self.session:
-            self.cmd("DELETE", "")
-            self.session = ""
-
-
-def _free_port() -> int:
-    """A port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The fake run's site, served over HTTP on 127.0.0.1."""
@@ -241,43 +129,8 @@ def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     """chromedriver + headless Chromium, torn down with everything they started."""
-    ensure_chromium()
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("chromedriver") / "chromedriver.log").open("w")
-    proc = subprocess.Popen(
-        [str(CHROMEDRIVER), f"--port={port}"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    driver = WebDriver(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if driver.call("GET", "/status")["ready"]:
-                    break
-            except (urllib.error.URLError, ConnectionError, AssertionError):
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("chromedriver did not become ready")
-            time.sleep(0.2)
-        driver.start()
+    with headless_chromium(tmp_path_factory.mktemp("chromedriver")) as driver:
         yield driver
-    finally:
-        try:
-            driver.quit()
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            # any browser process chromedriver left behind is in its process group
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            log.close()
 
 
 def http_status(url: str) -> int:

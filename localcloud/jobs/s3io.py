@@ -33,13 +33,14 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 class ServerS3:
     """S3Access over HTTP to the localcloud server itself (moto's S3 behind it)."""
 
-    def __init__(self, endpoint: str, region: str) -> None:
+    def __init__(self, endpoint: str, region: str, secret: Any) -> None:
         import boto3  # moto already imports it in the server; keep the module cheap to import
         from botocore.config import Config
 
         session = boto3.session.Session(
-            aws_access_key_id="localcloud",
-            aws_secret_access_key="localcloud",
+            aws_access_key_id=secret.access_key_id,
+            aws_secret_access_key=secret.secret_access_key,
+            aws_session_token=secret.session_token,
             region_name=region,
         )
         self._client: Any = session.client(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import json
 import logging
@@ -15,13 +16,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from localcloud import config
+from localcloud import config, credentials
 from localcloud.config import ServerSettings
+from localcloud.credentials import RoleCredentials
 from localcloud.jobs.manager import JobManager
 from localcloud.server import quotas, sagemaker_api
 from localcloud.server.errors import AwsError
+from localcloud.server.guard import HEALTH_PATH, CredentialBook, Guard
 
-HEALTH_PATH = "/localcloud/health"
 StartResponse = Callable[..., Any]
 
 
@@ -51,6 +53,35 @@ def _json_response(
     return [body]
 
 
+# X-Amz-Target prefixes of the JSON-protocol services the course uses, and botocore's names.
+JSON_TARGETS = {
+    "SageMaker": "sagemaker",
+    "ServiceQuotasV20190624": "service-quotas",
+    "Logs_20140328": "logs",
+}
+
+
+@functools.cache
+def _operations(service: str) -> frozenset[str]:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model(service)
+    return frozenset(model.operation_names)
+
+
+def json_request(prefix: str, action: str, raw: bytes) -> dict[str, Any]:
+    """The body of a JSON-protocol call, refused as the service refuses what it can't read."""
+    if action not in _operations(JSON_TARGETS[prefix]):
+        raise AwsError("UnknownOperationException", f"Unknown operation {action}")
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise AwsError("SerializationException", "The request body is not a JSON object")
+    return body
+
+
 class Router:
     """WSGI app: training jobs and SageMaker quotas to us, everything else to moto unchanged."""
 
@@ -72,12 +103,12 @@ class Router:
                 },
             )
         prefix, _, action = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
-        if prefix in ("SageMaker", "ServiceQuotasV20190624"):
+        if prefix in JSON_TARGETS:
             raw = self._read_body(environ)
             try:
-                body = json.loads(raw or b"{}")
-            except ValueError:
-                body = {}
+                body = json_request(prefix, action, raw)
+            except AwsError as exc:
+                return _json_response(start_response, exc.status, exc.body())
             handler = self._handler(prefix, action, body)
             if handler is not None:
                 return self._answer(handler, _region_of(environ), start_response)
@@ -118,15 +149,18 @@ class Router:
 class LocalCloudServer:
     """moto + our routes + the job manager, serving on 127.0.0.1:<port> from a thread."""
 
-    def __init__(self, settings: ServerSettings) -> None:
+    def __init__(self, settings: ServerSettings, guard: bool = True) -> None:
         self.settings = settings
         self.endpoint = config.endpoint_for(settings.port)
+        self.guard = guard  # False only in-process, for bench/ to measure what the checks cost
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.manager: JobManager | None = None
 
     def start(self) -> None:
         """Bind, serve in a background thread, create the course's role and notebook instance."""
+        os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"  # browsers are never clients
+        from moto.moto_server import werkzeug_app
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -138,7 +172,9 @@ class LocalCloudServer:
         from localcloud.jobs.s3io import ServerS3
         from localcloud.server.logs_api import MotoLogWriter
 
+        werkzeug_app.DISABLE_GLOBAL_CORS = True  # read at import; moto may be imported already
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request lines in logs
+        secret = credentials.load_or_create(self.settings.home)
         self.settings.jobs_dir.mkdir(parents=True, exist_ok=True)
         kill_recorded_hosts(self.settings.jobs_dir)  # hosts a killed server left running
         listener = _listen(self.settings)
@@ -146,20 +182,22 @@ class LocalCloudServer:
         self.endpoint = config.endpoint_for(self.settings.port)
         self.manager = JobManager(
             self.settings.jobs_dir,
-            ServerS3(self.endpoint, config.DEFAULT_REGION),
+            ServerS3(self.endpoint, config.DEFAULT_REGION, secret),
             MotoLogWriter(config.ACCOUNT_ID),
             max_running=self.settings.max_running_jobs,
             stop_grace_s=self.settings.stop_grace_s,
             endpoint=self.endpoint,
             home=self.settings.home,
         )
-        router = Router(
+        app: Any = Router(
             DomainDispatcherApplication(create_backend_app), self.manager, self.settings
         )
+        if self.guard:
+            app = Guard(app, CredentialBook(secret, config.ACCOUNT_ID), self.settings.port)
         self._server = make_server(
             config.HOST,
             self.settings.port,
-            router,
+            app,
             threaded=True,
             request_handler=MotoRequestHandler,
             fd=listener.fileno(),  # werkzeug serves on a duplicate of it
@@ -167,8 +205,8 @@ class LocalCloudServer:
         listener.close()
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
-        bootstrap(self.endpoint, self.settings)
-        register_role_session()
+        register_role_session(secret)
+        bootstrap(self.endpoint, self.settings, secret)
 
     def stop(self) -> None:
         """Stop every job (no host left behind), then stop serving."""
@@ -202,8 +240,8 @@ def _listen(settings: ServerSettings) -> socket.socket:
     raise AssertionError("unreachable")
 
 
-def register_role_session() -> None:
-    """Register the course role's fixed session credentials (config.ROLE_*) in moto."""
+def register_role_session(secret: RoleCredentials) -> None:
+    """Register the state folder's credentials in moto as a session of the course role."""
     from moto.iam.models import iam_backends
     from moto.sts.models import sts_backends
 
@@ -220,19 +258,20 @@ def register_role_session() -> None:
     )
     key = session.access_key
     iam.access_keys.pop(key.access_key_id, None)
-    key.access_key_id = session.access_key_id = config.ROLE_ACCESS_KEY_ID
-    key.secret_access_key = session.secret_access_key = config.ROLE_SECRET_ACCESS_KEY
-    session.session_token = config.ROLE_SESSION_TOKEN
+    key.access_key_id = session.access_key_id = secret.access_key_id
+    key.secret_access_key = session.secret_access_key = secret.secret_access_key
+    session.session_token = secret.session_token
     iam.access_keys[key.access_key_id] = key
 
 
-def bootstrap(endpoint: str, settings: ServerSettings) -> None:
+def bootstrap(endpoint: str, settings: ServerSettings, secret: RoleCredentials) -> None:
     """Create what a SageMaker notebook account already has: the execution role, the notebook."""
     import boto3
 
     session = boto3.session.Session(
-        aws_access_key_id="localcloud",
-        aws_secret_access_key="localcloud",
+        aws_access_key_id=secret.access_key_id,
+        aws_secret_access_key=secret.secret_access_key,
+        aws_session_token=secret.session_token,
         region_name=config.region(),
     )
     iam = session.client("iam", endpoint_url=endpoint)
@@ -261,6 +300,9 @@ def bootstrap(endpoint: str, settings: ServerSettings) -> None:
 
 def serve(settings: ServerSettings, ready: Callable[[], None] | None = None) -> int:
     """Run in the foreground until SIGTERM/SIGINT; pid and port files exist while serving."""
+    from localcloud import offline
+
+    offline.install()  # the server itself needs nothing beyond loopback either
     clean = config.scrub_aws_env(os.environ)  # the server never holds real AWS credentials
     clean.pop("LOCALCLOUD_ENDPOINT", None)  # nor redirects to itself
     os.environ.clear()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from localcloud import client, config
+from localcloud import client, config, credentials
 from localcloud.server import control
 
 PYTHON = sys.executable
@@ -320,7 +320,7 @@ def test_jobs_and_server_never_see_the_callers_aws_credentials(tmp_path, monkeyp
         out = _run_child(home, JOB_CHILD, "who-am-i", WHO_AM_I)
         log = (home / "jobs" / "who-am-i" / "algo-1.log").read_text()
         assert out.startswith("Completed"), out + log
-        assert f"key {config.ROLE_ACCESS_KEY_ID} None\n" in log
+        assert f"key {credentials.load(home).access_key_id} None\n" in log
         assert f"endpoint {endpoint}\n" in log
         assert "objects ['data/x.csv']\n" in log
         assert ":assumed-role/SageMakerCourseExecutionRole/" in log
