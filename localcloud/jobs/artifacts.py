@@ -1,78 +1,89 @@
-"""Archives in and out of a job: safe extraction of user code, model.tar.gz and output.tar.gz."""
+"""Archives in and out of a job: safe extraction of user code, model.tar.gz and output.tar.gz.
+
+What is packed (a deliberate choice; SageMaker's own uploader is not documented on this): only
+regular files. Links inside the folder, to files or folders, inside or outside it, are left out
+and reported; a folder that is itself a link (or lies under one) fails the upload, since packing
+it would pack whatever the link names.
+"""
 
 from __future__ import annotations
 
-import posixpath
+import os
+import stat
 import tarfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from localcloud.jobs import safepaths
 from localcloud.jobs.container import ClientError
-
-
-def _unsafe_reason(member: tarfile.TarInfo) -> str | None:
-    """Why a member could write outside the destination, or None when it is safe."""
-    name = member.name
-    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        return "absolute path"
-    if ".." in name.replace("\\", "/").split("/"):
-        return "'..' in its path"
-    if member.issym() or member.islnk():
-        target = member.linkname
-        if target.startswith("/"):
-            return "link to an absolute path"
-        base = posixpath.dirname(name) if member.issym() else ""
-        resolved = posixpath.normpath(posixpath.join(base, target))
-        if resolved == ".." or resolved.startswith("../"):
-            return "link leaving the folder"
-        return None
-    if not (member.isfile() or member.isdir()):
-        return "not a regular file or folder"
-    return None
 
 
 def safe_extract(archive: Path, dest: Path, label: str) -> list[str]:
     """Extract a tar(.gz) into dest after checking every member; raise before writing anything."""
     try:
-        with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            for member in members:
-                reason = _unsafe_reason(member)
-                if reason:
-                    raise ClientError(
-                        f"ClientError: The archive {label} contains an unsafe member "
-                        f"{member.name!r} ({reason}); localcloud extracts only files inside the "
-                        "target folder, so nothing was extracted."
-                    )
-            dest.mkdir(parents=True, exist_ok=True)
-            # The data filter re-checks every member as it is written.
-            tar.extractall(dest, members=members, filter="data")
-    except (tarfile.TarError, OSError) as exc:
+        return safepaths.extract_tar(archive, dest)
+    except safepaths.UnsafeMember as exc:
+        raise ClientError(
+            f"ClientError: The archive {label} contains an unsafe member {exc.path!r} "
+            f"({exc.why}); localcloud extracts only files inside the target folder, so nothing "
+            "was extracted."
+        ) from exc
+    except (tarfile.TarError, OSError, safepaths.UnsafePath) as exc:
         raise ClientError(f"ClientError: Could not extract {label}: {exc}") from exc
-    return [m.name for m in members]
 
 
-def merged_files(roots: list[Path]) -> dict[str, Path]:
-    """Relative name → file across several folders; a later folder wins on a clash."""
-    files: dict[str, Path] = {}
-    for root in roots:
-        if not root.is_dir():
-            continue
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                files[path.relative_to(root).as_posix()] = path
-    return files
+@dataclass
+class Folder:
+    """The regular files of base/relative, found without following any link."""
+
+    base: Path
+    relative: str
+    files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # links, fifos, devices: never packed
 
 
-def write_tar_gz(files: dict[str, Path], dest: Path) -> Path:
-    """A gzip tar of the given files at their relative names (an empty archive when none)."""
+def scan(base: Path, relative: str) -> Folder:
+    """List a folder beneath base; UnsafePath when it, or a folder on the way, is a link."""
+    files, skipped = safepaths.regular_files(base, relative)
+    return Folder(base, relative, files, skipped)
+
+
+def merged_files(folders: list[Folder]) -> dict[str, tuple[Path, str]]:
+    """Name in the archive → (base, path under base) over several folders; later ones win."""
+    merged: dict[str, tuple[Path, str]] = {}
+    for folder in folders:
+        for name in folder.files:
+            merged[name] = (folder.base, f"{folder.relative}/{name}" if folder.relative else name)
+    return merged
+
+
+def write_tar_gz(files: dict[str, tuple[Path, str]], dest: Path) -> int:
+    """Write a gzip tar of the files (an empty archive when none); returns how many went in.
+
+    Each file is opened without following links and checked to be regular, so one swapped for
+    a link after the listing is left out rather than followed.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
     with tarfile.open(dest, "w:gz") as tar:
         for name in sorted(files):
-            tar.add(files[name], arcname=name, recursive=False)
-    return dest
+            base, relative = files[name]
+            try:
+                fd = safepaths.open_no_follow(base, relative, os.O_RDONLY | os.O_NONBLOCK)
+            except (FileNotFoundError, safepaths.UnsafePath):
+                continue  # gone, or swapped for a link since the listing
+            with os.fdopen(fd, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    continue
+                info = tar.gettarinfo(arcname=name, fileobj=handle)
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                tar.addfile(info, handle)
+                count += 1
+    return count
 
 
 def merge_into_tar(roots: list[Path], dest: Path) -> tuple[Path, int]:
     """Merge the same folder of every host into one tar.gz (contract §3.1); returns file count."""
-    files = merged_files(roots)
-    return write_tar_gz(files, dest), len(files)
+    folders = [scan(root.parent, root.name) for root in roots]
+    return dest, write_tar_gz(merged_files(folders), dest)

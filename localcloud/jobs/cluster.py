@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,8 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from localcloud.jobs import artifacts, safepaths
 from localcloud.jobs import container as ct
-from localcloud.jobs.artifacts import merge_into_tar, safe_extract
+from localcloud.jobs.artifacts import safe_extract
 from localcloud.jobs.container import ClientError, ErrorCapture, HostLayout
 
 if TYPE_CHECKING:
@@ -64,20 +64,42 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def relative_key(prefix: str, key: str) -> str:
-    """Where an object lands under the channel folder, as SageMaker lays S3Prefix data out."""
+def _illegal_key(key: str, channel: str | None) -> ClientError:
+    """The platform's refusal of a key that names no plain path under the channel folder."""
+    failed = "ClientError: Data download failed:Failed to download data. "
+    if "//" in key:
+        return ClientError(f"{failed}S3 key: {key} has an illegal char sub-sequence '//' in it")
+    where = f"/opt/ml/input/data/{channel}" if channel else "the channel folder"
+    segment = "'..'" if ".." in key.split("/") else "'.'"
+    if key.startswith("/") or segment == "'..'":
+        why = "a leading '/'" if key.startswith("/") else segment
+        return ClientError(
+            f"{failed}S3 key: {key} has an illegal path segment ({why}) in it: it would be "
+            f"written outside {where}, so nothing was downloaded"
+        )
+    return ClientError(f"{failed}S3 key: {key} has an illegal path segment ({segment}) in it")
+
+
+def relative_key(prefix: str, key: str, channel: str | None = None) -> str:
+    """Where an object lands under the channel folder, as SageMaker lays S3Prefix data out.
+
+    The whole key must be a plain path (no '', '.' or '..' segment), not just the part below
+    the prefix, so no key can name a place outside the channel folder.
+    """
+    if any(p in ("", ".", "..") for p in key.split("/")):
+        raise _illegal_key(key, channel)
     if key == prefix:
         rel = key.rsplit("/", 1)[-1]
     elif prefix == "" or prefix.endswith("/") or key[len(prefix)] == "/":
         rel = key[len(prefix) :].lstrip("/")
     else:
         rel = key[len(prefix.rsplit("/", 1)[0]) + 1 :] if "/" in prefix else key
-    parts = rel.split("/")
-    if "//" in key or any(p in ("", ".", "..") for p in parts):
-        raise ClientError(
-            "ClientError: Data download failed:Failed to download data. "
-            f"S3 key: {key} has an illegal path segment in it"
-        )
+    try:
+        parts = safepaths.components(rel)
+    except safepaths.UnsafePath:
+        parts = []
+    if not parts:
+        raise _illegal_key(key, channel)
     return rel
 
 
@@ -114,10 +136,11 @@ def _start_time(pid: int) -> str | None:
 def kill_recorded_hosts(jobs_dir: Path) -> list[int]:
     """SIGKILL the host process groups a killed server left running; returns their ids."""
     killed = []
-    for record in sorted(jobs_dir.glob(f"*/{HOSTS_RECORD}/*")):
+    for record in _host_records(jobs_dir):
         try:
-            pgid, started = int(record.name), record.read_text().strip()
-        except (OSError, ValueError):
+            pgid = int(record.rsplit("/", 1)[1])
+            started = (safepaths.read_regular(jobs_dir, record, 64) or b"").decode().strip()
+        except (OSError, ValueError, safepaths.UnsafePath):
             continue
         now = _start_time(pgid)
         # A leader gone with its group still alive keeps the id taken, so the group is ours;
@@ -126,8 +149,21 @@ def kill_recorded_hosts(jobs_dir: Path) -> list[int]:
             _kill_group(pgid, signal.SIGKILL)
             _wait_group_gone(pgid)
             killed.append(pgid)
-        record.unlink(missing_ok=True)
+        with contextlib.suppress(OSError, safepaths.UnsafePath):
+            safepaths.remove(jobs_dir, record)
     return killed
+
+
+def _host_records(jobs_dir: Path) -> list[str]:
+    """<job>/<HOSTS_RECORD>/<pgid> names under jobs_dir, reached without following links."""
+    records = []
+    for job in sorted(os.listdir(jobs_dir)) if jobs_dir.is_dir() else []:
+        folder = f"{job}/{HOSTS_RECORD}"
+        with contextlib.suppress(OSError, safepaths.UnsafePath):
+            records.extend(
+                f"{folder}/{name}" for name in sorted(safepaths.list_entries(jobs_dir, folder))
+            )
+    return records
 
 
 def _truthy(value: Any) -> bool:
@@ -185,6 +221,8 @@ class Cluster:
                 "estimator with entry_point) of any framework image, and the built-in XGBoost "
                 "algorithm (image repository 'sagemaker-xgboost')."
             )
+        for channel in self.request.get("InputDataConfig", []):
+            ct.check_channel_name(channel.get("ChannelName"))
         for host, layout in self.layouts.items():
             layout.create()
             ct.write_config_files(layout, self.request, host, self.hosts)
@@ -193,36 +231,51 @@ class Cluster:
             self._fetch_code()
 
     def _download_channels(self) -> None:
-        cache = self.job_dir / ".s3cache"
-        for channel in self.request.get("InputDataConfig", []):
-            name = channel["ChannelName"]
-            source = channel.get("DataSource", {}).get("S3DataSource")
-            if source is None:
-                raise ClientError(
-                    f"ClientError: Channel {name!r}: localcloud reads only S3DataSource channels."
-                )
-            if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-                raise ClientError(
-                    f"ClientError: Channel {name!r}: S3DataType "
-                    f"{source['S3DataType']} is not supported by localcloud "
-                    "(only S3Prefix)."
-                )
-            bucket, prefix = split_s3_uri(source["S3Uri"])
-            keys = self.s3.list_keys(bucket, prefix)
-            rels = {key: relative_key(prefix, key) for key in keys}
-            distribution = source.get("S3DataDistributionType", "FullyReplicated")
-            for host, host_keys in assign_objects(keys, self.hosts, distribution).items():
-                channel_dir = self.layouts[host].data / name
-                channel_dir.mkdir(parents=True, exist_ok=True)
-                for key in host_keys:
-                    cached = cache / bucket / key
-                    if not cached.exists():
-                        cached.parent.mkdir(parents=True, exist_ok=True)
-                        self.s3.download(bucket, key, cached)
-                    dest = channel_dir / rels[key]
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(cached, dest)
-        shutil.rmtree(cache, ignore_errors=True)
+        # Objects are cached under names of our own: no key ever becomes part of a cache path.
+        with tempfile.TemporaryDirectory(dir=self.job_dir, prefix=".s3cache-") as cache:
+            fetched: dict[tuple[str, str], Path] = {}
+            for channel in self.request.get("InputDataConfig", []):
+                self._download_channel(channel, Path(cache), fetched)
+
+    def _download_channel(
+        self, channel: dict[str, Any], cache: Path, fetched: dict[tuple[str, str], Path]
+    ) -> None:
+        name = channel["ChannelName"]
+        source = channel.get("DataSource", {}).get("S3DataSource")
+        if source is None:
+            raise ClientError(
+                f"ClientError: Channel {name!r}: localcloud reads only S3DataSource channels."
+            )
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+            raise ClientError(
+                f"ClientError: Channel {name!r}: S3DataType "
+                f"{source['S3DataType']} is not supported by localcloud "
+                "(only S3Prefix)."
+            )
+        bucket, prefix = split_s3_uri(source["S3Uri"])
+        keys = self.s3.list_keys(bucket, prefix)
+        rels = {key: relative_key(prefix, key, name) for key in keys}
+        distribution = source.get("S3DataDistributionType", "FullyReplicated")
+        for host, host_keys in assign_objects(keys, self.hosts, distribution).items():
+            folder = self._inside_job(self.layouts[host].channel(name))
+            safepaths.make_dirs(self.job_dir, folder)
+            for key in host_keys:
+                cached = fetched.get((bucket, key))
+                if cached is None:
+                    cached = cache / str(len(fetched))
+                    self.s3.download(bucket, key, cached)
+                    fetched[(bucket, key)] = cached
+                try:
+                    safepaths.copy_file(cached, self.job_dir, f"{folder}/{rels[key]}")
+                except (OSError, safepaths.UnsafePath) as exc:
+                    raise ClientError(
+                        "ClientError: Data download failed:Failed to download data. "
+                        f"S3 key: {key} could not be written into channel {name!r}: {exc}"
+                    ) from exc
+
+    def _inside_job(self, path: Path) -> str:
+        """A path of this job's folder as the relative name the safepaths helpers take."""
+        return path.relative_to(self.job_dir).as_posix()
 
     def _fetch_code(self) -> None:
         submit = ct.decode_hyperparameters(self.raw_hps).get("sagemaker_submit_directory")
@@ -364,9 +417,12 @@ class Cluster:
 
     def _record(self, pgid: int) -> None:
         """Note a live host group, so a server started after a crash of this one can end it."""
-        folder = self.job_dir / HOSTS_RECORD
-        folder.mkdir(exist_ok=True)
-        (folder / str(pgid)).write_text(_start_time(pgid) or "")
+        # Hosts already run while later ones are recorded: nothing on the way is followed.
+        with contextlib.suppress(OSError, safepaths.UnsafePath):
+            started = (_start_time(pgid) or "").encode()
+            safepaths.write_file(
+                self.job_dir, f"{HOSTS_RECORD}/{pgid}", started, create_parents=True
+            )
 
     def _read(self, worker: _Worker, stream: Any) -> None:
         is_err = stream is worker.proc.stderr
@@ -385,7 +441,8 @@ class Cluster:
         code = worker.proc.wait()
         _kill_group(worker.proc.pid, signal.SIGKILL)  # stragglers the entry point left behind
         _wait_group_gone(worker.proc.pid)
-        (self.job_dir / HOSTS_RECORD / str(worker.proc.pid)).unlink(missing_ok=True)
+        with contextlib.suppress(OSError, safepaths.UnsafePath):
+            safepaths.remove(self.job_dir, f"{HOSTS_RECORD}/{worker.proc.pid}")
         for reader in worker.readers:
             reader.join(timeout=10)
         host = worker.host
@@ -413,19 +470,34 @@ class Cluster:
             self._finish()
 
     def _host_failure_text(self, worker: _Worker, code: int) -> str:
-        layout = self.layouts[worker.host]
+        # The host's folder is the script's to change: the failure file may be a link by now.
+        failure = self._inside_job(self.layouts[worker.host].failure)
         if not self.script_mode:
-            if layout.failure.exists() and layout.failure.read_text().strip():
-                return layout.failure.read_text()
-            return f", exit code: {code}"
+            try:
+                data = safepaths.read_regular(self.job_dir, failure, 4 * FAILURE_LIMIT)
+            except (OSError, safepaths.UnsafePath) as exc:
+                reason = _opt_ml(exc, worker.host)
+                self._log(worker.host, f"localcloud: the failure file was not read: {reason}")
+                data = None
+            text = (data or b"").decode("utf-8", "replace")
+            return text if text.strip() else f", exit code: {code}"
         text = ct.failure_text(code, worker.capture.error_message(), " ".join(worker.cmd))
-        layout.failure.write_text(text)
+        self._write_host_file(worker.host, failure, text)
         return text
+
+    def _write_host_file(self, host: str, relative: str, text: str) -> None:
+        """Write a platform file of a host, never through a link the script left on the way."""
+        try:
+            safepaths.write_file(self.job_dir, relative, text.encode())
+        except (OSError, safepaths.UnsafePath) as exc:
+            shown = "/opt/ml/" + relative.split("/", 1)[1]
+            self._log(host, f"localcloud: {shown} was not written: {_opt_ml(exc, host)}")
 
     def _finish(self) -> None:
         if self.script_mode and self._failure is None and not self._stop_requested:
             for host in self.hosts:
-                (self.layouts[host].output / "success").touch()
+                success = self._inside_job(self.layouts[host].output / "success")
+                self._write_host_file(host, success, "")
                 self._log(host, _toolkit_line("Reporting training SUCCESS"))
         self._done.set()
 
@@ -479,17 +551,50 @@ class Cluster:
         """
         bucket, prefix = split_s3_uri(output_s3_uri.rstrip("/"))
         base = "/".join(p for p in (prefix, self.job_name, "output") if p)
-        staging = self.job_dir / ".artifacts"
-        staging.mkdir(exist_ok=True)
-        model_tar, _ = merge_into_tar(
-            [self.layouts[h].model for h in self.hosts], staging / "model.tar.gz"
-        )
-        output_tar, _ = merge_into_tar(
-            [self.layouts[h].output_data for h in self.hosts], staging / "output.tar.gz"
-        )
-        s3.upload(model_tar, bucket, f"{base}/model.tar.gz")
-        s3.upload(output_tar, bucket, f"{base}/output.tar.gz")
+        # A fresh folder of our own: a script may have left a link under any name it could guess.
+        with tempfile.TemporaryDirectory(dir=self.job_dir, prefix=".artifacts-") as staging:
+            model_tar = self._pack("model", Path(staging) / "model.tar.gz")
+            output_tar = self._pack("output/data", Path(staging) / "output.tar.gz")
+            s3.upload(model_tar, bucket, f"{base}/model.tar.gz")
+            s3.upload(output_tar, bucket, f"{base}/output.tar.gz")
         return f"s3://{bucket}/{base}/model.tar.gz"
+
+    def _pack(self, folder: str, dest: Path) -> Path:
+        """One tar.gz of /opt/ml/<folder> merged over the hosts: regular files only.
+
+        A link inside the folder is left out (and logged); the folder itself being a link (or
+        under one) fails the upload rather than packing what the link names.
+        """
+        scanned = []
+        for host in self.hosts:
+            try:
+                found = artifacts.scan(self.job_dir, f"{host}/{folder}")
+            except (OSError, safepaths.UnsafePath) as exc:
+                raise ArtifactError(
+                    f"/opt/ml/{folder} on {host} could not be packed: "
+                    f"{_opt_ml(exc, host)}; localcloud packs only a real folder and follows no "
+                    "link out of it, so nothing was uploaded"
+                ) from exc
+            for name in found.skipped:
+                self._log(
+                    host,
+                    f"localcloud: /opt/ml/{folder}/{name} is not uploaded: only regular files "
+                    "are packed (it is a link, fifo or device)",
+                )
+            scanned.append(found)
+        artifacts.write_tar_gz(artifacts.merged_files(scanned), dest)
+        return dest
+
+
+class ArtifactError(Exception):
+    """Artifacts that cannot be packed; the manager reports it as an upload failure."""
+
+
+def _opt_ml(exc: Exception, host: str) -> str:
+    """An error about a host path, with the path written as the script sees it (/opt/ml/…)."""
+    if isinstance(exc, safepaths.UnsafePath) and exc.path.startswith(f"{host}/"):
+        return f"/opt/ml/{exc.path[len(host) + 1 :]} {exc.why}"
+    return str(exc)
 
 
 def _kill_group(pid: int, sig: int) -> None:

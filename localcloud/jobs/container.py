@@ -51,6 +51,8 @@ FRAMEWORK_MODULES = {
     "sklearn": "sagemaker_sklearn_container.training:main",
     "tensorflow": "sagemaker_tensorflow_container.training:main",
 }
+# The API's ChannelName pattern; "." and ".." match it but name no folder of their own.
+CHANNEL_NAME = re.compile(r"[A-Za-z0-9\.\-_]+")
 _SAFE_ENTRY_POINT = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._+-]*(/[A-Za-z0-9._+-]+)*$")
 # Fallback GPU counts for the course's types until localcloud.jobs.instances is available.
 _FALLBACK_GPUS = {
@@ -143,6 +145,10 @@ class HostLayout:
     def code(self) -> Path:
         return self.root / "code"
 
+    def channel(self, name: str) -> Path:
+        """input/data/<name>; refused unless the name is one plain folder name."""
+        return self.data / check_channel_name(name)
+
     @property
     def model(self) -> Path:
         return self.root / "model"
@@ -177,6 +183,17 @@ class HostLayout:
         if path == OPT_ML or path.startswith(OPT_ML + "/"):
             return str(self.root) + path[len(OPT_ML) :]
         return path
+
+
+def check_channel_name(name: str) -> str:
+    """The name itself, or a ClientError: a channel folder must be one folder in input/data."""
+    if not isinstance(name, str) or not CHANNEL_NAME.fullmatch(name) or name in (".", ".."):
+        raise ClientError(
+            f"ClientError: Channel name {name!r} cannot be used: it must match "
+            "[A-Za-z0-9\\.\\-_]+ and name one folder inside /opt/ml/input/data, so localcloud "
+            "created nothing for it."
+        )
+    return name
 
 
 # ---------------------------------------------------------------- config files (contract §1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
 import threading
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from localcloud.algorithms.xgboost import metrics as xgboost_metrics
-from localcloud.jobs import validation
+from localcloud.jobs import safepaths, validation
 from localcloud.jobs.container import image_kind
 from localcloud.jobs.model import MESSAGES, TrainingJob, pending_message
 from localcloud.jobs.s3io import S3Access
@@ -269,8 +270,13 @@ class JobManager:
             if control.stop.is_set():
                 return self._end_stopped(job, control, cluster)
             job.transition("Training", MESSAGES["Training"])
-        cluster.start()
-        if not self._supervise(job, control, cluster):
+        try:
+            cluster.start()
+            supervised = self._supervise(job, control, cluster)
+        except BaseException:
+            cluster.stop(0)  # a bug of ours after the start must not leave hosts running
+            raise
+        if not supervised:
             return self._end_stopped(job, control, cluster)
         outcome = cluster.outcome()
         reason = getattr(outcome, "failure_reason", None)
@@ -294,7 +300,7 @@ class JobManager:
 
     def _supervise(self, job: TrainingJob, control: _Control, cluster: Cluster) -> bool:
         """Wait for the hosts; False when they were stopped (StopTrainingJob or max runtime)."""
-        limit = job.max_runtime_s
+        limit = validation.max_runtime_s(job.request)
         while not cluster.wait(POLL_S):
             if control.stop.is_set():
                 break
@@ -334,7 +340,7 @@ class JobManager:
         if folder.is_dir():
             with self._lock:
                 text = json.dumps(job.describe(), indent=1, default=str)
-            (folder / "job.json").write_text(text)
+            safepaths.write_file(folder, "job.json", text.encode())
 
 
 class _LogSink:
@@ -355,8 +361,9 @@ class _LogSink:
         now = time.time()
         message = line.replace("\t", "#011")  # what CloudWatch shows for a tab (contract §4.3)
         with self._io:
-            with open(self._dir / f"{host}.log", "a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            with os.fdopen(safepaths.open_no_follow(self._dir, f"{host}.log", flags), "a") as log:
+                log.write(line + "\n")  # never through a link a script left at that name
             stream = f"{self._job.name}/{host}-{self._epoch}"
             self._writer(self._job.region, stream, int(now * 1000), message)
         if self._job.metric_rules:
