@@ -94,11 +94,6 @@ class TrainingJob:
         return self.request["ResourceConfig"]["InstanceType"]
 
     @property
-    def max_runtime_s(self) -> float | None:
-        value = self.request["StoppingCondition"].get("MaxRuntimeInSeconds")
-        return float(value) if value else None
-
-    @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
 

@@ -1,84 +1,98 @@
-"""CreateTrainingJob validation with the service's own texts (contract §7, §5.3)."""
+"""Training-job requests validated as SageMaker does: its API model, its limits, its texts (§7)."""
 
 from __future__ import annotations
 
-import re
+import functools
 from typing import Any
 
-from localcloud.jobs import instances
+from botocore.model import Shape
+
+from localcloud.jobs import shapes
 from localcloud.jobs.s3io import S3Access, parse_s3_uri
 from localcloud.server.errors import AwsError, validation
 
-NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
-_NAME_RE = re.compile(NAME_PATTERN + r"$")
-
-# (request path, wire path in messages); checked in the service's order.
-_REQUIRED_TOP = (
-    ("TrainingJobName", "trainingJobName"),
-    ("AlgorithmSpecification", "algorithmSpecification"),
-    ("RoleArn", "roleArn"),
-    ("OutputDataConfig", "outputDataConfig"),
-    ("ResourceConfig", "resourceConfig"),
-    ("StoppingCondition", "stoppingCondition"),
+# The training-job actions localcloud answers (tag actions only for training-job ARNs).
+OPERATIONS = frozenset(
+    {
+        "CreateTrainingJob",
+        "DescribeTrainingJob",
+        "ListTrainingJobs",
+        "StopTrainingJob",
+        "AddTags",
+        "ListTags",
+        "DeleteTags",
+    }
 )
+NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+MAX_RUNTIME_LIMIT_S = 28 * 24 * 3600  # the developer guide's 28 days
+DEFAULT_MAX_RUNTIME_S = 24 * 3600  # what the service applies when MaxRuntimeInSeconds is unset
+
+# What the service enforces beyond botocore's published model.
+_BEYOND_MODEL: dict[str, dict[str, Any]] = {
+    # The model lets these go for serverless jobs, which localcloud does not run; the service
+    # requires them of every other job, as botocore 1.34's model still said.
+    "CreateTrainingJobRequest": {
+        "required": [
+            "TrainingJobName",
+            "AlgorithmSpecification",
+            "RoleArn",
+            "OutputDataConfig",
+            "ResourceConfig",
+            "StoppingCondition",
+        ]
+    },
+    "TrainingInstanceCount": {"min": 1},
+    "MaxRuntimeInSeconds": {"min": 1, "max": MAX_RUNTIME_LIMIT_S},
+    # The patterns as the service prints them: newer models dropped their ^ and $ anchors (a
+    # full match either way). From botocore 1.34's model; sagemaker-python-sdk#384 shows the first.
+    "TrainingJobName": {"pattern": NAME_PATTERN},
+    "S3Uri": {"pattern": r"^(https|s3)://([^/]+)/?(.*)$"},
+    "RoleArn": {"pattern": r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"},
+    "TagKey": {"pattern": r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"},
+    "TagValue": {"pattern": r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"},
+    "ExperimentEntityName": {"pattern": r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}"},
+    "FileSystemId": {"pattern": r"^(fs-[0-9a-f]{8,})$"},
+    "ArnOrName": {
+        "pattern": r"(arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:[a-z\-]*\/)?"
+        r"([a-zA-Z0-9]([a-zA-Z0-9-]){0,62})(?<!-)$"
+    },
+}
 
 
-def _combine(problems: list[str]) -> AwsError:
-    count = len(problems)
-    noun = "error" if count == 1 else "errors"
-    return validation(f"{count} validation {noun} detected: " + "; ".join(problems))
+@functools.cache
+def _input_shape(action: str) -> Shape:
+    return shapes.service_model("sagemaker").operation_model(action).input_shape
 
 
-def _null(path: str) -> str:
-    return f"Value null at '{path}' failed to satisfy constraint: Member must not be null"
+def _overlay(body: Any) -> dict[str, dict[str, Any]]:
+    """The limits for this request: a single-group cluster needs its type and count."""
+    resources = body.get("ResourceConfig") if isinstance(body, dict) else None
+    grouped = isinstance(resources, dict) and bool(resources.get("InstanceGroups"))
+    needed = ["VolumeSizeInGB"] if grouped else ["InstanceType", "InstanceCount", "VolumeSizeInGB"]
+    return {**_BEYOND_MODEL, "ResourceConfig": {"required": needed}}
+
+
+def check_request(action: str, body: Any) -> dict[str, Any]:
+    """The request as the service reads it, or its refusal: nothing malformed is ever stored."""
+    try:
+        clean, problems = shapes.check(_input_shape(action), body, _overlay(body))
+    except shapes.SerializationError as exc:
+        raise AwsError("SerializationException", str(exc)) from None
+    if problems:
+        raise validation(shapes.combine(problems))
+    return clean
 
 
 def check_shape(request: dict[str, Any]) -> None:
-    """Raise ValidationException for missing members, a bad name or an unknown instance type."""
-    problems = [_null(wire) for key, wire in _REQUIRED_TOP if request.get(key) is None]
-    name = request.get("TrainingJobName")
-    if isinstance(name, str) and not _NAME_RE.match(name):
-        problems.append(
-            f"Value '{name}' at 'trainingJobName' failed to satisfy constraint: "
-            f"Member must satisfy regular expression pattern: {NAME_PATTERN}"
-        )
-    algo = request.get("AlgorithmSpecification")
-    if isinstance(algo, dict) and algo.get("TrainingInputMode") is None:
-        problems.append(_null("algorithmSpecification.trainingInputMode"))
-    output = request.get("OutputDataConfig")
-    if isinstance(output, dict) and output.get("S3OutputPath") is None:
-        problems.append(_null("outputDataConfig.s3OutputPath"))
-    resources = request.get("ResourceConfig")
-    if isinstance(resources, dict):
-        problems.extend(_resource_problems(resources))
-    if problems:
-        raise _combine(problems)
+    """Raise the service's error for a CreateTrainingJob request it would not accept."""
+    check_request("CreateTrainingJob", request)
 
 
-def _resource_problems(resources: dict[str, Any]) -> list[str]:
-    problems = []
-    if resources.get("InstanceGroups"):
-        return problems  # heterogeneous clusters: types checked per group by the runner
-    kind = resources.get("InstanceType")
-    if kind is None:
-        problems.append(_null("resourceConfig.instanceType"))
-    elif not instances.is_valid(kind):
-        allowed = ", ".join(instances.TRAINING_INSTANCE_TYPES)
-        problems.append(
-            f"Value '{kind}' at 'resourceConfig.instanceType' failed to satisfy constraint: "
-            f"Member must satisfy enum value set: [{allowed}]"
-        )
-    count = resources.get("InstanceCount")
-    if count is None:
-        problems.append(_null("resourceConfig.instanceCount"))
-    elif not isinstance(count, int) or count < 1:
-        problems.append(
-            f"Value '{count}' at 'resourceConfig.instanceCount' failed to satisfy constraint: "
-            "Member must have value greater than or equal to 1"
-        )
-    if resources.get("VolumeSizeInGB") is None:
-        problems.append(_null("resourceConfig.volumeSizeInGB"))
-    return problems
+def max_runtime_s(request: dict[str, Any]) -> int:
+    """MaxRuntimeInSeconds of a validated request, or the service's default of one day."""
+    return (request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds") or (
+        DEFAULT_MAX_RUNTIME_S
+    )
 
 
 def check_supported(request: dict[str, Any]) -> None:
@@ -88,11 +102,18 @@ def check_supported(request: dict[str, Any]) -> None:
             "ResourceConfig.InstanceGroups (heterogeneous clusters) is not supported by "
             "localcloud: use InstanceType and InstanceCount."
         )
+    for channel in request.get("InputDataConfig") or []:
+        # The pattern allows these, but a channel is a folder under /opt/ml/input/data/.
+        if channel.get("ChannelName") in (".", ".."):
+            raise validation(
+                f"ChannelName '{channel['ChannelName']}' is not supported by localcloud: each "
+                "channel is a folder of /opt/ml/input/data, so name it e.g. 'train'."
+            )
 
 
 def check_inputs(request: dict[str, Any], s3: S3Access, region: str) -> None:
     """Raise the service's ValidationException for an S3 input prefix that holds nothing."""
-    for channel in request.get("InputDataConfig") or []:
+    for index, channel in enumerate(request.get("InputDataConfig") or [], 1):
         source = (channel.get("DataSource") or {}).get("S3DataSource")
         if not source or source.get("S3DataType", "S3Prefix") != "S3Prefix":
             continue
@@ -101,9 +122,9 @@ def check_inputs(request: dict[str, Any], s3: S3Access, region: str) -> None:
             bucket, prefix = parse_s3_uri(uri)
         except ValueError:
             raise validation(
-                f"1 validation error detected: Value '{uri}' at "
-                "'inputDataConfig.dataSource.s3DataSource.s3Uri' failed to satisfy constraint: "
-                "Member must satisfy regular expression pattern: ^(https|s3)://([^/]+)/?(.*)$"
+                f"1 validation error detected: Value '{uri}' at 'inputDataConfig.{index}.member"
+                ".dataSource.s3DataSource.s3Uri' failed to satisfy constraint: Member must "
+                "satisfy regular expression pattern: ^(https|s3)://([^/]+)/?(.*)$"
             ) from None
         if not s3.list_keys(bucket, prefix):
             raise validation(

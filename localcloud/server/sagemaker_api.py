@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from localcloud.jobs import validation as checks
 from localcloud.jobs.manager import JobManager
 from localcloud.server.errors import AwsError, not_found, validation
 from localcloud.server.paging import page
@@ -18,13 +19,15 @@ def handles(action: str, body: dict[str, Any]) -> bool:
     """True for the calls answered here; everything else stays with moto."""
     if action in JOB_ACTIONS:
         return True
-    return action in TAG_ACTIONS and ":training-job/" in str(body.get("ResourceArn", ""))
+    arn = body.get("ResourceArn", "") if isinstance(body, dict) else ""
+    return action in TAG_ACTIONS and ":training-job/" in str(arn)
 
 
 def handle(
     manager: JobManager, action: str, body: dict[str, Any], region: str, account: str
 ) -> dict[str, Any]:
     """Answer one training-job action (raises AwsError for the service's errors)."""
+    body = checks.check_request(action, body)  # from here on, every member is well-formed
     if action == "CreateTrainingJob":
         job = manager.create(body, region, account)
         return {"TrainingJobArn": job.arn}
@@ -39,13 +42,7 @@ def handle(
 
 
 def _name(body: dict[str, Any]) -> str:
-    name = body.get("TrainingJobName")
-    if not name:
-        raise validation(
-            "1 validation error detected: Value null at 'trainingJobName' failed to satisfy "
-            "constraint: Member must not be null"
-        )
-    return name
+    return body["TrainingJobName"]
 
 
 def _list(manager: JobManager, body: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +67,14 @@ def _list(manager: JobManager, body: dict[str, Any]) -> dict[str, Any]:
     jobs.sort(
         key=lambda j: j[sort_field], reverse=body.get("SortOrder", "Descending") == "Descending"
     )
-    return page(jobs, body, "TrainingJobSummaries", 10)
+    return _page(jobs, body, "TrainingJobSummaries", 10)
+
+
+def _page(items: list[Any], body: dict[str, Any], key: str, default_size: int) -> dict[str, Any]:
+    token = body.get("NextToken")
+    if token and not token.isdecimal():  # ours are item offsets; the model allows any text
+        raise validation(f"Invalid pagination token: {token}")  # UNCONFIRMED: the service's text
+    return page(items, body, key, default_size)
 
 
 def _tags(manager: JobManager, action: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -88,5 +92,5 @@ def _tags(manager: JobManager, action: str, body: dict[str, Any]) -> dict[str, A
         job.tags = [t for t in job.tags if t["Key"] not in drop]
         return {}
     if action == "ListTags":
-        return page(job.tags, body, "Tags", 50)
+        return _page(job.tags, body, "Tags", 50)
     raise AwsError("UnknownOperationException", f"Operation {action} is not supported")
