@@ -1,4 +1,4 @@
-"""helpers/AWS_helpers.py against a running localcloud: real jobs, quotas, tags and clean-up.
+"""The helpers (AWS_helpers and its modules) against a running localcloud: jobs, quotas, clean-up.
 
 The session fixture `localcloud_server` (tests/localcloud/conftest.py) starts the server with
 LOCALCLOUD_QUOTAS making ZERO_QUOTA 0, so the zero-quota path is exercised for real.
@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from helpers import AWS_helpers as h
+from helpers import quotas
 
 pytestmark = pytest.mark.localcloud
 
@@ -160,7 +161,7 @@ def test_notebook_info_of_this_instance(cloud: Cloud) -> None:
     info = h.get_notebook_instance_info(session=cloud.session)
     assert (info.status, info.instance_type) == ("InService", "ml.t3.medium")
     with pytest.raises(h.HelperError, match="check the name in SageMaker → Notebooks"):
-        h.get_notebook_instance_info("no-such-notebook", cloud.region)
+        h.get_notebook_instance_info("no-such-notebook", region=cloud.region)
 
 
 def test_resolve_role_is_the_course_role(cloud: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,9 +174,12 @@ def test_resolve_role_is_the_course_role(cloud: Cloud, monkeypatch: pytest.Monke
 
 def test_owner_and_prefix_name_this_notebook(cloud: Cloud) -> None:
     here = os.environ["NOTEBOOK_INSTANCE_NAME"]
-    assert h.owner_id(cloud.session).endswith(f"/notebook-instance/{here}")
-    assert h.course_prefix(cloud.session) == f"{h.COURSE_PREFIX}/{h.learner_id(cloud.session)}"
-    assert h.learner_id(cloud.session) == here.lower()
+    assert h.owner_id(session=cloud.session).endswith(f"/notebook-instance/{here}")
+    assert (
+        h.course_prefix(session=cloud.session)
+        == f"{h.COURSE_PREFIX}/{h.learner_id(session=cloud.session)}"
+    )
+    assert h.learner_id(session=cloud.session) == here.lower()
 
 
 def test_s3_helpers(cloud: Cloud, bucket: str) -> None:
@@ -202,15 +206,15 @@ def test_preflight_reads_quotas_by_name(cloud: Cloud, bucket: str) -> None:
     ).set_index("check")
     assert report.loc["credentials", "ok"] and report.loc[f"bucket {bucket}", "ok"]
     assert report.loc["quota: ml.m5.large for training job usage", "value"] > 0
-    assert report.loc[f"quota: {h.INSTANCE_COUNT_QUOTA}", "value"] > 0
+    assert report.loc[f"quota: {quotas.INSTANCE_COUNT_QUOTA}", "value"] > 0
     zero = report.loc[f"quota: {ZERO_QUOTA}"]  # tests/conftest.py sets it to 0
     assert zero.value == 0
     assert not zero.ok and "Request increase" in zero.fix and "--quota-code L-" in zero.fix
 
 
 def test_zero_quota_is_what_create_training_job_hits(cloud: Cloud, bucket: str) -> None:
-    quotas = h._quota_table(cloud.client("service-quotas"))
-    assert quotas[ZERO_QUOTA]["Value"] == 0  # tests/conftest.py sets it to 0
+    applied = quotas.applied_quotas(cloud.client("service-quotas"))
+    assert applied[ZERO_QUOTA]["Value"] == 0  # tests/conftest.py sets it to 0
     request = {"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5}
     with pytest.raises(cloud.client("sagemaker").exceptions.ClientError) as caught:
         cloud.client("sagemaker").create_training_job(
@@ -279,7 +283,7 @@ def test_stop_only_my_own_job(cloud: Cloud, bucket: str) -> None:
 def test_clean_up_dry_run_then_exactly_what_it_listed(cloud: Cloud, bucket: str) -> None:
     clean_bucket = _new_bucket(cloud)
     s3 = cloud.client("s3")
-    mine_prefix = h.course_prefix(cloud.session)
+    mine_prefix = h.course_prefix(session=cloud.session)
     theirs_key = f"{h.COURSE_PREFIX}/someone-else/d.csv"  # a shared bucket: not ours to delete
     for key in (f"{mine_prefix}/a.csv", f"{mine_prefix}/deep/b.csv", "keep/c.csv", theirs_key):
         s3.put_object(Bucket=clean_bucket, Key=key, Body=b"1,2\n")
