@@ -13,15 +13,17 @@ export PYTHONDONTWRITEBYTECODE ?= 1
 
 .PHONY: setup test nbval notebooks lint format course course-fast lab live-check clean
 
-setup: $(STAMP)  ## create .venv and install the pinned requirements (quick when done)
+setup: $(STAMP)  ## create .venv, install the pinned requirements and the course (quick when done)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed: set PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	@# the repository on the venv's path: `python -m localcloud` works from any folder
-	$(PY) -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "sagemaker-course.pth").write_text("$(CURDIR)\n")'
+	@# the course's packages, editable: `localcloud`, `course` and imports work from any folder
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@# a venv made by an older setup had the repository on its path through this file
+	$(PY) -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "sagemaker-course.pth").unlink(missing_ok=True)'
 	$(PY) -m localcloud install-kernel
 	@touch $(STAMP)
 

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from localcloud.jobs.cluster import Cluster
+from localcloud.testing import XGB_IMAGE, FolderS3, channel
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "localcloud"))
-
-from test_cluster import XGB_IMAGE, FakeS3, channel  # noqa: E402
-
-from localcloud.jobs.cluster import Cluster  # noqa: E402
 
 LESSON_HPS = {
     "max_depth": "5",
@@ -32,7 +28,7 @@ LESSON_HPS = {
 
 def run_once(work: Path, index: int) -> tuple[float, float]:
     """One job: (wall seconds prepare→exit, host process seconds)."""
-    s3 = FakeS3(work / "s3")
+    s3 = FolderS3(work / "s3")
     s3.put("bkt", "data/titanic_train.csv", (ROOT / "data" / "titanic_train.csv").read_bytes())
     request = {
         "TrainingJobName": f"xgb-{index}",

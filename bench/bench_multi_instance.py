@@ -14,31 +14,35 @@ for which a second host gives no speed-up at all (`--hidden 64,32 --batch-size 1
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import statistics
-import sys
 import tarfile
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
+from localcloud.jobs.cluster import Cluster
+from localcloud.testing import PT_IMAGE, FolderS3, channel
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "localcloud"))
-
-from test_cluster import PT_IMAGE, FakeS3, channel  # noqa: E402
-
-from localcloud.jobs.cluster import Cluster  # noqa: E402
 
 
-def make_data(s3: FakeS3, rows: int, work: Path) -> None:
+def load_script(name: str) -> ModuleType:
+    """A training script of scripts/ as a module: they are uploaded code, not a package."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_data(s3: FolderS3, rows: int, work: Path) -> None:
     """train_data.npz / val_data.npz from the course CSV, training rows replicated to `rows`."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from train_nn import prepare_npz
-
-    paths = prepare_npz(ROOT / "data" / "titanic_train.csv", work / "npz")
+    paths = load_script("train_nn").prepare_npz(ROOT / "data" / "titanic_train.csv", work / "npz")
     with np.load(paths["train"], allow_pickle=False) as npz:
         arrays = dict(npz)
     reps = -(-rows // len(arrays["y_train"]))
@@ -55,7 +59,7 @@ def make_data(s3: FakeS3, rows: int, work: Path) -> None:
 
 
 def run_job(
-    work: Path, s3: FakeS3, name: str, hosts: int, epochs: int, hidden: str, batch_size: int
+    work: Path, s3: FolderS3, name: str, hosts: int, epochs: int, hidden: str, batch_size: int
 ) -> float:
     request = {
         "TrainingJobName": name,
@@ -100,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        s3 = FakeS3(work / "s3")
+        s3 = FolderS3(work / "s3")
         make_data(s3, args.rows, work)
         times: dict[int, list[float]] = {1: [], 2: []}
         for run in range(args.runs):

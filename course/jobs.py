@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
-from course import ROOT
 from helpers.AWS_helpers import SUMMARY_COLUMNS, job_summary
 
 # job_summary's own columns (one list, in the helpers) plus the accuracy the lessons record
@@ -67,7 +65,6 @@ def config_label(instance_type: Any, count: Any) -> str:
 
 def _connect() -> Any:
     """A boto3 session wired to the localcloud the runner started (never starts another)."""
-    _importable_from_root()
     import localcloud
 
     return localcloud.connect(start=False).boto_session
@@ -80,12 +77,6 @@ def _job_names_since(sm: Any, since: datetime) -> list[str]:
         rows += [s for s in page["TrainingJobSummaries"] if _aware(s["CreationTime"]) >= since]
     rows.sort(key=lambda s: s["CreationTime"])
     return [s["TrainingJobName"] for s in rows]
-
-
-def _importable_from_root() -> None:
-    """Let `helpers` and `localcloud` import however the runner was started."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
 
 
 def _aware(ts: datetime) -> datetime:

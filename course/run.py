@@ -21,14 +21,12 @@ import nbformat
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
-from course import FAST_PARAMS, NOTEBOOK_GLOB, NOTEBOOKS_DIR, ROOT
+from course import FAST_PARAMS, JOBS_FILE, NOTEBOOK_GLOB, NOTEBOOKS_DIR, ROOT, RUN_FILE
 from course.jobs import JobSource, empty_jobs, localcloud_jobs, no_jobs, normalise
 
 Echo = Callable[[str], None]
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Warning)\b:?")
-RUN_FILE = "run.json"
-JOBS_FILE = "jobs.csv"
 
 
 @dataclass

@@ -20,10 +20,9 @@ from matplotlib.figure import Figure
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
-from course import COURSE_TITLE, TEMPLATES_DIR
+from course import COURSE_TITLE, JOBS_FILE, RUN_FILE, TEMPLATES_DIR
 from course.jobs import empty_jobs, normalise
 from course.outline import Lesson, header_markdown, parse_header
-from course.run import JOBS_FILE, RUN_FILE
 from helpers.AWS_helpers import plot_jobs
 
 _CODE = re.compile(r"`([^`]+)`")

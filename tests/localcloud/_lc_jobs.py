@@ -1,17 +1,29 @@
-"""Small helpers shared by the localcloud tests: entry-point scripts and SDK estimators."""
+"""Small helpers shared by the localcloud tests: entry-point scripts and SDK estimators.
+
+What benchmarks need too (fake S3, channels, images, names, polling) is in localcloud.testing;
+it is re-exported here so tests import their helpers from one place.
+"""
 
 from __future__ import annotations
 
 import textwrap
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
+from localcloud.testing import PT_IMAGE, XGB_IMAGE, FolderS3, channel, unique, wait_for
 
-def unique(prefix: str) -> str:
-    """A job name no other test uses."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+__all__ = [
+    "PT_IMAGE",
+    "XGB_IMAGE",
+    "FolderS3",
+    "channel",
+    "describe",
+    "unique",
+    "upload_train",
+    "wait_for",
+    "write_script",
+    "xgboost_estimator",
+]
 
 
 def write_script(folder: Path, body: str, name: str = "train.py") -> Path:
@@ -43,17 +55,6 @@ def upload_train(session: Any, key_prefix: str, text: str = "a,b\n1,2\n") -> str
     bucket = session.default_bucket()
     session.upload_string_as_file_body(text, bucket, f"{key_prefix}/data.csv")
     return f"s3://{bucket}/{key_prefix}"
-
-
-def wait_for(predicate: Any, timeout: float = 30.0, every: float = 0.1) -> Any:
-    """Poll until predicate() is truthy; return its value or fail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not reached in time")
 
 
 def describe(session: Any, name: str) -> dict[str, Any]:

@@ -1,13 +1,19 @@
-"""requirements.txt and environment.yml must pin the same packages at the same versions."""
+"""requirements.txt, environment.yml and pyproject.toml must pin the same packages and versions."""
 
 from __future__ import annotations
 
+import importlib
 import re
+import tomllib
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+# name[extras]==version, the only form the three files use
+_PIN = re.compile(r"([A-Za-z0-9_.\-]+)(\[[A-Za-z0-9_,\-]+\])?==([0-9][\w.]*)")
 
 
 def _normalise(name: str) -> str:
@@ -32,6 +38,8 @@ def environment_pins() -> dict[str, str]:
     for dep in env["dependencies"]:
         if isinstance(dep, dict):
             for pip_line in dep["pip"]:
+                if pip_line == "-e .":  # the course itself, as `make setup` installs it
+                    continue
                 name, version = pip_line.split("==")
                 pins[_normalise(name)] = version
         elif "=" in dep and not dep.startswith("python="):
@@ -63,3 +71,84 @@ def test_sagemaker_is_v2_and_torch_is_the_cpu_pin():
     assert major == 2, "sagemaker v3 removed Estimator; the course needs >=2.250,<3"
     assert int(pins["sagemaker"].split(".")[1]) >= 250
     assert pins["torch"] == "2.13.0"
+
+
+def pyproject() -> dict[str, Any]:
+    """pyproject.toml, parsed."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def exact_pins(lines: list[str]) -> dict[str, str]:
+    """{'moto[server]': '5.2.5', ...}: names normalised, extras kept; every line must be a pin."""
+    pins = {}
+    for line in lines:
+        match = _PIN.fullmatch(line.split("#", 1)[0].strip())
+        assert match, f"not an exact pin: {line!r}"
+        name, extras, version = match.groups()
+        pins[_normalise(name) + (extras or "").lower()] = version
+    return pins
+
+
+def requirement_lines() -> list[str]:
+    """The requirement lines of requirements.txt, in file order, comments dropped."""
+    lines = (
+        line.split("#", 1)[0].strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+    )
+    return [line for line in lines if line]
+
+
+def test_pyproject_pins_what_requirements_pins():
+    project = pyproject()["project"]
+    runtime = exact_pins(project["dependencies"])
+    dev = exact_pins(project["optional-dependencies"]["dev"])
+    assert not runtime.keys() & dev.keys()
+    assert {**runtime, **dev} == exact_pins(requirement_lines())
+
+
+def test_pyproject_runtime_part_is_the_head_of_requirements():
+    # requirements.txt lists what the course runs on first and the tests and style tools last
+    project = pyproject()["project"]
+    runtime = exact_pins(project["dependencies"])
+    names = list(exact_pins(requirement_lines()))
+    assert set(names[: len(runtime)]) == set(runtime)
+    assert {"pytest", "ruff", "nbval"} <= set(names[len(runtime) :])
+    assert {"sagemaker", "moto[server]", "papermill", "psutil"} <= set(runtime)
+
+
+def test_exact_pins_refuses_a_range_and_reads_extras():
+    assert exact_pins(["moto[server]==5.2.5", "PyYAML==6.0.4"]) == {
+        "moto[server]": "5.2.5",
+        "pyyaml": "6.0.4",
+    }
+    with pytest.raises(AssertionError, match="not an exact pin"):
+        exact_pins(["moto[server]>=5.2"])
+
+
+def test_python_floor_matches_the_pins():
+    # pandas 3 and numpy 2.4 need 3.11; environment.yml and ruff say the same
+    assert pyproject()["project"]["requires-python"] == ">=3.11"
+    assert pyproject()["tool"]["ruff"]["target-version"] == "py311"
+
+
+def _script(name: str) -> Any:
+    """The function a console script of pyproject.toml runs."""
+    module_name, func_name = pyproject()["project"]["scripts"][name].split(":")
+    return getattr(importlib.import_module(module_name), func_name)
+
+
+def test_console_scripts_return_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    # the wrapper pip writes does sys.exit(main()): main must return the code, not print it
+    assert _script("localcloud")(["--home", str(tmp_path), "status"]) == 1
+    assert "not running" in capsys.readouterr().out
+    assert _script("course")(["refresh", "no_such_lesson"]) == 2
+    assert "no such lesson" in capsys.readouterr().out
+
+
+def test_package_data_globs_match_files():
+    setuptools = pyproject()["tool"]["setuptools"]
+    for package, globs in setuptools["package-data"].items():
+        folder = ROOT.joinpath(*package.split("."))
+        for pattern in globs:
+            assert list(folder.glob(pattern)), f"{package}: {pattern} matches nothing"
+    assert set(setuptools["packages"]["find"]["include"]) == {"localcloud*", "helpers*", "course*"}
