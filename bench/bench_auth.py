@@ -43,11 +43,11 @@ HYPERPARAMETERS = {
 
 def serve(home: str, guard: bool, pipe: Connection) -> None:
     """Child process: one server, its endpoint sent up the pipe, stopped when the pipe says so."""
-    from localcloud import config
+    from localcloud import environ
     from localcloud.config import ServerSettings
     from localcloud.server.app import LocalCloudServer
 
-    clean = config.scrub_aws_env(os.environ)  # as `localcloud serve` does
+    clean = environ.for_server(os.environ)  # as `localcloud serve` does
     os.environ.clear()
     os.environ.update(clean)
     server = LocalCloudServer(ServerSettings.from_env(Path(home)), guard=guard)
@@ -76,10 +76,10 @@ class Side:
 
     def use(self) -> None:
         """Send the botocore clients made from now on to this server."""
-        from localcloud import client
+        from localcloud import client, environ
 
         client.install(self.endpoint)
-        os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(client.write_sdk_config(self.home))
+        os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(environ.write_sdk_config(self.home))
 
 
 def start_side(label: str, guard: bool, scratch: Path) -> Side:
@@ -197,7 +197,7 @@ def main() -> int:
     for name in ("sagemaker", "sagemaker.config"):  # keep the figures readable
         logging.getLogger(name).setLevel(logging.WARNING)
 
-    from localcloud import client, config, credentials
+    from localcloud import client, credentials, environ
 
     with tempfile.TemporaryDirectory(prefix="lc-bench-auth-") as scratch:
         sides = [
@@ -206,7 +206,7 @@ def main() -> int:
         ]
         try:
             # the process signs with the guarded server's credentials unless a session says else
-            env = config.scrub_aws_env(os.environ)
+            env = environ.scrubbed(os.environ)
             os.environ.clear()
             os.environ.update({**env, **credentials.load(sides[0].home).as_env()})
             for side in sides:

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from localcloud.jobs.cluster import Cluster
+from localcloud.hosts.cluster import Cluster
 from localcloud.testing import XGB_IMAGE, FolderS3, channel
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -73,7 +73,7 @@ def server_rss_mb(home: Path) -> float | None:
     """Resident memory of the server process, in MB."""
     import psutil
 
-    from localcloud.server import control
+    from localcloud import control
 
     pid = control.server_pid(home)
     return psutil.Process(pid).memory_info().rss / 1e6 if pid else None
@@ -87,7 +87,7 @@ def main() -> int:
     args = parser.parse_args()
 
     import localcloud
-    from localcloud.server import control
+    from localcloud import control
 
     temp = None if args.home else tempfile.TemporaryDirectory(prefix="lc-bench-")
     home = Path(args.home or temp.name).resolve()  # type: ignore[union-attr]

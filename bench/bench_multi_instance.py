@@ -25,7 +25,7 @@ from types import ModuleType
 
 import numpy as np
 
-from localcloud.jobs.cluster import Cluster
+from localcloud.hosts.cluster import Cluster
 from localcloud.testing import PT_IMAGE, FolderS3, channel
 
 ROOT = Path(__file__).resolve().parents[1]

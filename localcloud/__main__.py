@@ -54,13 +54,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return serve(config.ServerSettings.from_env(home, args.port))
     if command == "start":
-        from localcloud.server import control
+        from localcloud import control
 
         endpoint = control.ensure_running(home, args.port)
         print(f"localcloud running at {endpoint} (state folder {home})")
         return 0
     if command == "stop":
-        from localcloud.server import control
+        from localcloud import control
 
         stopped = control.stop(home)
         print("localcloud stopped" if stopped else "localcloud was not running")
@@ -81,7 +81,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _status(home: Path) -> int:
-    from localcloud.server import control
+    from localcloud import control
 
     endpoint = control.running_endpoint(home)
     if endpoint is None:
@@ -92,8 +92,8 @@ def _status(home: Path) -> int:
 
 
 def _run(home: Path, cmd: list[str]) -> int:
+    from localcloud import control
     from localcloud.client import client_env
-    from localcloud.server import control
 
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
@@ -114,7 +114,7 @@ def _run(home: Path, cmd: list[str]) -> int:
 def _clean(home: Path) -> int:
     import json
 
-    from localcloud.server import control
+    from localcloud import control
 
     jobs_dir = home / "jobs"
     if not jobs_dir.is_dir():

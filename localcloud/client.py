@@ -14,17 +14,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from localcloud import config, credentials
+from localcloud import config, credentials, environ
 
-SDK_CONFIG_NAME = "sagemaker-config.yaml"
-SDK_CONFIG = """\
-# Written by localcloud: keep the SageMaker Python SDK from sending telemetry (contract §6.2).
-SchemaVersion: '1.0'
-SageMaker:
-  PythonSDK:
-    Modules:
-      TelemetryOptOut: true
-"""
 _state: dict[str, Any] = {}
 _ENV_KEYS = (
     "LOCALCLOUD_ENDPOINT",
@@ -253,7 +244,7 @@ def install(endpoint: str | None = None) -> None:
 def _saved_env() -> dict[str, str | None]:
     """The variables install()/connect() may change, as they are now (for uninstall())."""
     keys = {*_ENV_KEYS, *(k for k in os.environ if k.startswith("AWS_"))}
-    keys |= set(config.scrub_aws_env({})) | {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    keys |= set(environ.scrubbed({})) | {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     keys |= {"AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"}
     return {k: os.environ.get(k) for k in keys}
 
@@ -317,44 +308,23 @@ def assumed_role_env(endpoint: str, region: str, home: Path) -> dict[str, str]:
 
 def notebook_instance_name(endpoint: str) -> str:
     """The notebook instance the server registered (its LOCALCLOUD_NOTEBOOK_INSTANCE)."""
-    from localcloud.server import control
+    from localcloud import control
 
     answer = control.health(endpoint) or {}
     return str(answer.get("notebook_instance") or config.DEFAULT_NOTEBOOK_INSTANCE)
 
 
-def write_sdk_config(home: Path) -> Path:
-    """The SageMaker SDK config YAML that opts out of telemetry; returns its path."""
-    home.mkdir(parents=True, exist_ok=True)
-    path = home / SDK_CONFIG_NAME
-    if not path.exists() or path.read_text() != SDK_CONFIG:
-        path.write_text(SDK_CONFIG)
-    return path
-
-
 def client_env(endpoint: str, home: Path, base: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a child process whose AWS calls must all go to localcloud."""
-    env = config.scrub_aws_env(os.environ if base is None else base)
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or config.DEFAULT_REGION
-    env.update(assumed_role_env(endpoint, region, home))
-    parts = [str(config.BOOT_DIR), str(config.REPO_ROOT)]
-    if env.get("PYTHONPATH"):
-        parts.append(env["PYTHONPATH"])
-    env.update(
-        {
-            "LOCALCLOUD_ENDPOINT": endpoint,
-            "LOCALCLOUD_HOME": str(home),
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_DEFAULT_REGION": region,
-            "AWS_REGION": region,
-            "PYTHONPATH": os.pathsep.join(dict.fromkeys(parts)),
-            "NOTEBOOK_INSTANCE_NAME": notebook_instance_name(endpoint),
-            "SAGEMAKER_ROLE": config.role_arn(),
-            "SAGEMAKER_USER_CONFIG_OVERRIDE": str(write_sdk_config(home)),
-            "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
-        }
+    env = environ.scrubbed(os.environ if base is None else base)
+    assumed_role_env(endpoint, environ.region_of(env), home)  # the server knows these credentials
+    return environ.redirected(
+        env,
+        endpoint=endpoint,
+        home=home,
+        secret=credentials.load(home),
+        notebook_instance=notebook_instance_name(endpoint),
     )
-    return env
 
 
 @dataclass
@@ -374,7 +344,7 @@ class Connection:
 
 def connect(home: str | os.PathLike[str] | None = None, *, start: bool = True) -> Connection:
     """Wire this process to localcloud (starting a background server if none runs)."""
-    from localcloud.server import control
+    from localcloud import control
 
     state = config.state_dir(home)
     endpoint = control.ensure_running(state) if start else control.running_endpoint(state)
@@ -383,12 +353,12 @@ def connect(home: str | os.PathLike[str] | None = None, *, start: bool = True) -
             not_running_message(config.endpoint_for(config.default_port(state)))
         )
     _state.setdefault("saved_env", _saved_env())
-    scrubbed = config.scrub_aws_env(os.environ)
+    scrubbed = environ.scrubbed(os.environ)
     for key in [k for k in os.environ if k not in scrubbed]:
         del os.environ[key]
     os.environ.update(scrubbed)
     os.environ["LOCALCLOUD_HOME"] = str(state)
-    os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(write_sdk_config(state))
+    os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(environ.write_sdk_config(state))
     os.environ["NOTEBOOK_INSTANCE_NAME"] = notebook_instance_name(endpoint)
     os.environ["SAGEMAKER_ROLE"] = config.role_arn()
     install(endpoint)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,22 +75,6 @@ def clock_scale() -> float:
         return max(1.0, float(os.environ.get("LOCALCLOUD_CLOCK_SCALE", DEFAULT_CLOCK_SCALE)))
     except ValueError:
         return DEFAULT_CLOCK_SCALE
-
-
-# AWS_* variables a process of localcloud keeps from its parent; the rest (credentials, profiles,
-# config files, endpoints, web identity, container credentials) could reach a real account.
-_KEPT_AWS_VARS = ("AWS_REGION", "AWS_DEFAULT_REGION")
-
-
-def scrub_aws_env(env: Mapping[str, str]) -> dict[str, str]:
-    """A copy of env with no way to a real AWS account: no AWS_* but the region, no config files."""
-    clean = {k: v for k, v in env.items() if not k.startswith("AWS_") or k in _KEPT_AWS_VARS}
-    clean.update(
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    return clean
 
 
 def endpoint_for(port: int) -> str:

@@ -24,8 +24,7 @@ SERVER_ENV = {
 def localcloud_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A background server in a temporary state folder, this process wired to it; stopped after."""
     import localcloud
-    from localcloud import client
-    from localcloud.server import control
+    from localcloud import client, control
 
     home = tmp_path_factory.mktemp("localcloud-home")
     saved = {k: os.environ.get(k) for k in (*SERVER_ENV, "LOCALCLOUD_HOME", "LOCALCLOUD_PORT")}

@@ -9,19 +9,18 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from localcloud.algorithms.xgboost import metrics as xgboost_metrics
-from localcloud.jobs import safepaths, validation
-from localcloud.jobs.container import image_kind
+from localcloud.algorithms import builtin, image_kind
+from localcloud.errors import not_found
+from localcloud.errors import validation as validation_error
+from localcloud.hosts import safepaths
+from localcloud.hosts.data import S3Access
+from localcloud.jobs import quotas, validation
 from localcloud.jobs.model import MESSAGES, TrainingJob, pending_message
-from localcloud.jobs.s3io import S3Access
-from localcloud.server import quotas
-from localcloud.server.errors import not_found
-from localcloud.server.errors import validation as validation_error
 
 POLL_S = 0.1
 
@@ -33,7 +32,7 @@ class LogWriter(Protocol):
 
 
 class Cluster(Protocol):
-    """The host side of a job (localcloud/jobs/cluster.py)."""
+    """The host side of a job (localcloud/hosts/cluster.py)."""
 
     def prepare(self) -> None: ...
     def start(self) -> None: ...
@@ -44,12 +43,13 @@ class Cluster(Protocol):
 
 
 ClusterFactory = Callable[[dict[str, Any], Path, S3Access, Callable[[str, str], None]], Cluster]
+HostEnv = Callable[[Mapping[str, str]], dict[str, str]]
 
 
-def _default_cluster_factory(endpoint: str | None, home: Path | None) -> ClusterFactory:
-    from localcloud.jobs.cluster import Cluster as HostCluster
+def _default_cluster_factory(host_env: HostEnv | None) -> ClusterFactory:
+    from localcloud.hosts.cluster import Cluster as HostCluster
 
-    return functools.partial(HostCluster, endpoint=endpoint, home=home)
+    return functools.partial(HostCluster, host_env=host_env)
 
 
 @dataclass
@@ -64,17 +64,18 @@ class _Control:
 def with_algorithm_metrics(request: dict[str, Any]) -> dict[str, Any]:
     """The request with the built-in algorithm's MetricDefinitions when it brings none.
 
-    As on SageMaker, a job of the built-in XGBoost algorithm (its image, no entry point) gets the
+    As on SageMaker, a job of a built-in algorithm (its image, no entry point) gets the
     algorithm's own definitions; DescribeTrainingJob shows them and FinalMetricDataList uses them.
     """
     spec = request.get("AlgorithmSpecification") or {}
     if spec.get("MetricDefinitions"):
         return request
-    if image_kind(spec.get("TrainingImage", "")) != "xgboost":
-        return request
     if "sagemaker_program" in (request.get("HyperParameters") or {}):
         return request  # script mode: only the user's definitions
-    spec = {**spec, "MetricDefinitions": xgboost_metrics.metric_definitions()}
+    algorithm = builtin(image_kind(spec.get("TrainingImage", "")))
+    if algorithm is None:
+        return request
+    spec = {**spec, "MetricDefinitions": algorithm.metric_definitions()}
     return {**request, "AlgorithmSpecification": spec}
 
 
@@ -90,12 +91,10 @@ class JobManager:
         max_running: int = 4,
         stop_grace_s: float = 5.0,
         cluster_factory: ClusterFactory | None = None,
-        endpoint: str | None = None,
-        home: Path | None = None,
+        host_env: HostEnv | None = None,
     ) -> None:
         self.jobs_dir = jobs_dir
-        self.endpoint = endpoint  # the server's own: hosts' AWS calls go there (with home)
-        self.home = home
+        self.host_env = host_env  # the server's: sends the hosts' AWS calls to it
         self.s3 = s3
         self.log_writer = log_writer
         self.max_running = max_running
@@ -258,7 +257,7 @@ class JobManager:
             if control.stop.is_set():
                 return self._end_stopped(job, control, None)
             job.transition("Downloading", MESSAGES["Downloading"])
-        factory = self._factory or _default_cluster_factory(self.endpoint, self.home)
+        factory = self._factory or _default_cluster_factory(self.host_env)
         sink = _LogSink(job, job_dir, self.log_writer, self._lock)
         cluster = factory(job.request, job_dir, self.s3, sink)
         try:

@@ -1,33 +1,9 @@
-"""S3Access: the few S3 operations the job runner needs, against the server's own S3."""
+"""The server's S3Access (localcloud/hosts/data.py): its own S3, over loopback, signed."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
-
-
-class S3Access(Protocol):
-    """What `Cluster` and the manager use to read inputs and write artifacts."""
-
-    def list_keys(self, bucket: str, prefix: str) -> list[str]:
-        """Sorted object keys under prefix, without "directory" keys (ending in '/')."""
-        ...
-
-    def download(self, bucket: str, key: str, dest: Path) -> None:
-        """Write one object to dest (parents created)."""
-        ...
-
-    def upload(self, src: Path, bucket: str, key: str) -> None:
-        """Store one file as an object."""
-        ...
-
-
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """`s3://bucket/some/prefix` -> ("bucket", "some/prefix")."""
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an S3 URI: {uri}")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
+from typing import Any
 
 
 class ServerS3:

@@ -7,9 +7,9 @@ from typing import Any
 
 from botocore.model import Shape
 
-from localcloud.jobs import shapes
-from localcloud.jobs.s3io import S3Access, parse_s3_uri
-from localcloud.server.errors import AwsError, validation
+from localcloud import shapes
+from localcloud.errors import AwsError, in_use, validation
+from localcloud.hosts.data import S3Access, parse_s3_uri
 
 # The training-job actions localcloud answers (tag actions only for training-job ARNs).
 OPERATIONS = frozenset(
@@ -137,8 +137,7 @@ def check_inputs(request: dict[str, Any], s3: S3Access, region: str) -> None:
 
 def duplicate_name(arn: str) -> AwsError:
     """ResourceInUse for a name already used in this account and region."""
-    return AwsError(
-        "ResourceInUse",
+    return in_use(
         "Training job names must be unique within an AWS account and region, and a training "
         f"job with this name already exists ({arn})",
     )

@@ -1,149 +1,25 @@
-"""The server: moto's WSGI app on 127.0.0.1, behind a thin layer that routes what moto lacks."""
+"""The server: moto's WSGI app on 127.0.0.1 behind the guard and our routes, and its lifecycle."""
 
 from __future__ import annotations
 
 import errno
 import functools
-import io
 import json
 import logging
 import os
 import signal
 import socket
 import threading
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from localcloud import config, credentials
+from localcloud import config, credentials, environ
 from localcloud.config import ServerSettings
 from localcloud.credentials import RoleCredentials
 from localcloud.jobs.manager import JobManager
-from localcloud.server import quotas, sagemaker_api
-from localcloud.server.errors import AwsError
-from localcloud.server.guard import HEALTH_PATH, CredentialBook, Guard
-
-StartResponse = Callable[..., Any]
-
-
-def _region_of(environ: dict[str, Any]) -> str:
-    """The region from the SigV4 credential scope (`Credential=KEY/date/region/service/...`)."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    try:
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0]
-        return scope.split("/")[2]
-    except IndexError:
-        return config.DEFAULT_REGION
-
-
-def _json_response(
-    start_response: StartResponse, status: int, payload: dict[str, Any]
-) -> Iterable[bytes]:
-    body = json.dumps(payload).encode()
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}
-    start_response(
-        f"{status} {reason.get(status, 'Error')}",
-        [
-            ("Content-Type", "application/x-amz-json-1.1"),
-            ("Content-Length", str(len(body))),
-            ("x-amzn-RequestId", str(uuid.uuid4())),
-        ],
-    )
-    return [body]
-
-
-# X-Amz-Target prefixes of the JSON-protocol services the course uses, and botocore's names.
-JSON_TARGETS = {
-    "SageMaker": "sagemaker",
-    "ServiceQuotasV20190624": "service-quotas",
-    "Logs_20140328": "logs",
-}
-
-
-@functools.cache
-def _operations(service: str) -> frozenset[str]:
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model(service)
-    return frozenset(model.operation_names)
-
-
-def json_request(prefix: str, action: str, raw: bytes) -> dict[str, Any]:
-    """The body of a JSON-protocol call, refused as the service refuses what it can't read."""
-    if action not in _operations(JSON_TARGETS[prefix]):
-        raise AwsError("UnknownOperationException", f"Unknown operation {action}")
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise AwsError("SerializationException", "The request body is not a JSON object")
-    return body
-
-
-class Router:
-    """WSGI app: training jobs and SageMaker quotas to us, everything else to moto unchanged."""
-
-    def __init__(self, moto_app: Any, manager: JobManager, settings: ServerSettings) -> None:
-        self.moto_app = moto_app
-        self.manager = manager
-        self.settings = settings
-
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == HEALTH_PATH:
-            return _json_response(
-                start_response,
-                200,
-                {
-                    "service": "localcloud",
-                    "pid": os.getpid(),
-                    "home": str(self.settings.home),
-                    "notebook_instance": self.settings.notebook_instance,
-                },
-            )
-        prefix, _, action = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
-        if prefix in JSON_TARGETS:
-            raw = self._read_body(environ)
-            try:
-                body = json_request(prefix, action, raw)
-            except AwsError as exc:
-                return _json_response(start_response, exc.status, exc.body())
-            handler = self._handler(prefix, action, body)
-            if handler is not None:
-                return self._answer(handler, _region_of(environ), start_response)
-            environ["wsgi.input"] = io.BytesIO(raw)
-        return self.moto_app(environ, start_response)
-
-    @staticmethod
-    def _read_body(environ: dict[str, Any]) -> bytes:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        return environ["wsgi.input"].read(length) if length else b""
-
-    def _handler(
-        self, prefix: str, action: str, body: dict[str, Any]
-    ) -> Callable[[str], dict[str, Any]] | None:
-        if prefix == "SageMaker" and sagemaker_api.handles(action, body):
-            return lambda region: sagemaker_api.handle(
-                self.manager, action, body, region, config.ACCOUNT_ID
-            )
-        if prefix == "ServiceQuotasV20190624" and quotas.handles(action, body):
-            return lambda region: quotas.handle(action, body, region)
-        return None
-
-    @staticmethod
-    def _answer(
-        handler: Callable[[str], dict[str, Any]], region: str, start_response: StartResponse
-    ) -> Iterable[bytes]:
-        try:
-            return _json_response(start_response, 200, handler(region))
-        except AwsError as exc:
-            return _json_response(start_response, exc.status, exc.body())
-        except Exception as exc:  # answer like the service rather than dropping the connection
-            logging.getLogger("localcloud").exception("internal error")
-            return _json_response(
-                start_response, 500, {"__type": "InternalFailure", "message": str(exc)}
-            )
+from localcloud.server.guard import CredentialBook, Guard
+from localcloud.server.router import Router
 
 
 class LocalCloudServer:
@@ -168,7 +44,7 @@ class LocalCloudServer:
         )
         from werkzeug.serving import make_server
 
-        from localcloud.jobs.cluster import kill_recorded_hosts
+        from localcloud.hosts.process import kill_recorded_hosts
         from localcloud.jobs.s3io import ServerS3
         from localcloud.server.logs_api import MotoLogWriter
 
@@ -186,8 +62,13 @@ class LocalCloudServer:
             MotoLogWriter(config.ACCOUNT_ID),
             max_running=self.settings.max_running_jobs,
             stop_grace_s=self.settings.stop_grace_s,
-            endpoint=self.endpoint,
-            home=self.settings.home,
+            host_env=functools.partial(
+                environ.redirected,
+                endpoint=self.endpoint,
+                home=self.settings.home,
+                secret=secret,
+                notebook_instance=self.settings.notebook_instance,
+            ),
         )
         app: Any = Router(
             DomainDispatcherApplication(create_backend_app), self.manager, self.settings
@@ -303,8 +184,7 @@ def serve(settings: ServerSettings, ready: Callable[[], None] | None = None) -> 
     from localcloud import offline
 
     offline.install()  # the server itself needs nothing beyond loopback either
-    clean = config.scrub_aws_env(os.environ)  # the server never holds real AWS credentials
-    clean.pop("LOCALCLOUD_ENDPOINT", None)  # nor redirects to itself
+    clean = environ.for_server(os.environ)  # no real AWS credentials, no redirect to itself
     os.environ.clear()
     os.environ.update(clean)
     settings.home.mkdir(parents=True, exist_ok=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from localcloud.errors import AwsError, not_found, validation
 from localcloud.jobs import validation as checks
 from localcloud.jobs.manager import JobManager
-from localcloud.server.errors import AwsError, not_found, validation
 from localcloud.server.paging import page
 
 JOB_ACTIONS = frozenset(

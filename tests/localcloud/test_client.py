@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from localcloud import client, config, credentials
-from localcloud.server import control
+from localcloud import client, config, control, credentials
 
 PYTHON = sys.executable
 
@@ -26,13 +25,19 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_scaled_clock_runs_faster_for_sleep_and_time():
+def test_scaled_clock_runs_faster_for_sleep_and_time(monkeypatch):
+    slept: list[float] = []
+    real_now = [1_000.0]
+    monkeypatch.setattr(client._real_time, "sleep", slept.append)
+    monkeypatch.setattr(client._real_time, "time", lambda: real_now[0])
     clock = client.ScaledClock(20)
-    before_real, before_scaled = time.time(), clock.time()
     clock.sleep(2)
-    real, scaled = time.time() - before_real, clock.time() - before_scaled
-    assert real < 0.5
-    assert scaled == pytest.approx(real * 20, rel=0.2)
+    assert slept == [pytest.approx(0.1)]  # 2 SDK seconds are a tenth of a real second
+    clock.sleep(-1)
+    assert slept[-1] == 0.0
+    real_now[0] += 0.1
+    assert clock.time() == pytest.approx(1_000.0 + 0.1 * 20)
+    monkeypatch.undo()
     assert clock.strftime("%Y") == time.strftime("%Y")
 
 

@@ -12,7 +12,7 @@ from types import ModuleType, SimpleNamespace
 import pytest
 from _lc_jobs import unique, upload_train, write_script, xgboost_estimator
 
-from localcloud import client, config, offline
+from localcloud import client, config, environ, offline
 
 XGB_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 
@@ -120,9 +120,9 @@ def test_telemetry_opt_out_is_read_from_the_config_file_when_a_session_has_none(
     from sagemaker.config.config_schema import TELEMETRY_OPT_OUT_PATH
     from sagemaker.utils import resolve_value_from_config
 
-    path = client.write_sdk_config(tmp_path)
+    path = environ.write_sdk_config(tmp_path)
     role = "arn:aws:iam::111122223333:role/from-file"
-    path.write_text(client.SDK_CONFIG + f"  TrainingJob:\n    RoleArn: {role}\n")
+    path.write_text(environ.SDK_CONFIG + f"  TrainingJob:\n    RoleArn: {role}\n")
     monkeypatch.setenv("SAGEMAKER_USER_CONFIG_OVERRIDE", str(path))
     module = ModuleType("fake_telemetry")
     module.resolve_value_from_config = resolve_value_from_config

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from _lc_jobs import describe, unique, wait_for, write_script, xgboost_estimator
 
-from localcloud.jobs.cluster import Cluster
-from localcloud.jobs.container import ClientError
+from localcloud.hosts.cluster import Cluster
+from localcloud.hosts.errors import ClientError
 
 TERMINAL = ("Completed", "Failed", "Stopped")
 

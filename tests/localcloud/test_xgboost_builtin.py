@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from test_cluster import XGB_IMAGE, FakeS3, channel, run_job
+from test_host_cluster import run_job
 
 from localcloud.algorithms.xgboost import UserError, data
 from localcloud.algorithms.xgboost.hyperparameters import validate
+from localcloud.testing import XGB_IMAGE, FolderS3, channel
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -47,8 +48,8 @@ def algo_request(name: str, channels: list[dict], hps: dict[str, str], count: in
 
 
 @pytest.fixture
-def s3(tmp_path: Path) -> FakeS3:
-    s3 = FakeS3(tmp_path / "s3")
+def s3(tmp_path: Path) -> FolderS3:
+    s3 = FolderS3(tmp_path / "s3")
     num = numeric_titanic()
     s3.put("bkt", "num/train.csv", num.to_csv(header=False, index=False))
     half = len(num) // 2
@@ -166,13 +167,13 @@ def _present(matrix: xgb.DMatrix) -> np.ndarray:
     return mask
 
 
-def _fails_with(tmp_path: Path, s3: FakeS3, channels: list[dict], hps: dict, text: str) -> None:
+def _fails_with(tmp_path: Path, s3: FolderS3, channels: list[dict], hps: dict, text: str) -> None:
     _, outcome, _ = run_job(tmp_path, s3, algo_request("bad", channels, hps))
     assert outcome.failure_reason.startswith("AlgorithmError: framework error: \nTraceback")
     assert text in outcome.failure_reason and len(outcome.failure_reason) <= 1024
 
 
-def test_job_failures_use_framework_error_form(tmp_path: Path, s3: FakeS3) -> None:
+def test_job_failures_use_framework_error_form(tmp_path: Path, s3: FolderS3) -> None:
     train = [channel("train", "s3://bkt/num/", content_type="text/csv")]
     _fails_with(
         tmp_path, s3, train, {"num_round": "3", "foo": "1"}, "Extraneous hyperparameter found: foo"
@@ -194,7 +195,7 @@ def test_job_failures_use_framework_error_form(tmp_path: Path, s3: FakeS3) -> No
     )
 
 
-def test_header_csv_trains_on_garbage(tmp_path: Path, s3: FakeS3) -> None:
+def test_header_csv_trains_on_garbage(tmp_path: Path, s3: FolderS3) -> None:
     request = algo_request(
         "raw",
         [channel("train", "s3://bkt/raw/", content_type="csv")],
@@ -213,7 +214,7 @@ def test_header_csv_trains_on_garbage(tmp_path: Path, s3: FakeS3) -> None:
     assert "Single node training." in text and "[4]\ttrain-rmse:" in text
 
 
-def test_metrics_early_stopping_and_model(tmp_path: Path, s3: FakeS3) -> None:
+def test_metrics_early_stopping_and_model(tmp_path: Path, s3: FolderS3) -> None:
     channels = [
         channel("train", "s3://bkt/num/", content_type="text/csv"),
         channel("validation", "s3://bkt/val/", content_type="text/csv"),
@@ -238,7 +239,7 @@ def test_metrics_early_stopping_and_model(tmp_path: Path, s3: FakeS3) -> None:
     assert cluster.collect(s3, "s3://bkt/out") == "s3://bkt/out/es/output/model.tar.gz"
 
 
-def test_two_hosts_sharded_match_one_host(tmp_path: Path, s3: FakeS3) -> None:
+def test_two_hosts_sharded_match_one_host(tmp_path: Path, s3: FolderS3) -> None:
     hps = {"num_round": "30", "eta": "0.2", "max_depth": "5", "objective": "binary:logistic"}
     one = algo_request("one", [channel("train", "s3://bkt/num/", content_type="text/csv")], hps)
     two = algo_request(
@@ -261,7 +262,7 @@ def test_two_hosts_sharded_match_one_host(tmp_path: Path, s3: FakeS3) -> None:
     np.testing.assert_allclose(preds[0], preds[1], atol=1e-6)
 
 
-def test_host_without_data_exits_cleanly(tmp_path: Path, s3: FakeS3) -> None:
+def test_host_without_data_exits_cleanly(tmp_path: Path, s3: FolderS3) -> None:
     shutil.rmtree(s3.root / "bkt/shards")
     s3.put("bkt", "shards/only.csv", numeric_titanic().to_csv(header=False, index=False))
     request = algo_request(

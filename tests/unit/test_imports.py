@@ -19,9 +19,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("localcloud", "helpers", "course")
 # Run as `python bench/x.py`: top-level scripts that could import each other by stem.
 SCRIPT_FOLDERS = ("bench",)
-LOCALCLOUD_LAYERS = pytest.mark.xfail(
-    strict=True, reason="localcloud layers: issue 11, in progress"
-)
+# localcloud's layers, top to bottom: each imports only from layers below it. Modules directly in
+# localcloud/ (config, errors, credentials, environ, offline, ...) are the floor every layer uses,
+# except the client side (client, control, kernel, the CLI), which stands above the server.
+LOCALCLOUD_LAYERS = ["server", "jobs", "hosts", "algorithms"]
+CLIENT_SIDE = {"client", "control", "kernel", "__main__", "testing", "_boot"}
 
 Graph = dict[str, set[str]]
 
@@ -202,13 +204,47 @@ def test_no_module_import_cycle(project: tuple[dict[str, Module], Graph], prefix
     assert cycles_through(graph, scope) == []
 
 
-@pytest.mark.parametrize(
-    "prefix", [*CASES[:-1], pytest.param("localcloud", marks=LOCALCLOUD_LAYERS)]
-)
+@pytest.mark.parametrize("prefix", CASES)
 def test_no_package_import_cycle(project: tuple[dict[str, Module], Graph], prefix: str) -> None:
     modules, graph = project
     packages = package_graph(modules, graph)
     assert cycles_through(packages, [p for p in packages if _within(p, prefix)]) == []
+
+
+def _layer(name: str) -> int:
+    """Rank of a localcloud module: 0 for the floor, 1 + (4 - index) for a layer, 6 client side."""
+    parts = name.split(".")
+    if len(parts) < 2:
+        return 6  # the package itself: connect(), the public face
+    if parts[1] in CLIENT_SIDE:
+        return 6
+    if parts[1] in LOCALCLOUD_LAYERS:
+        return 1 + len(LOCALCLOUD_LAYERS) - LOCALCLOUD_LAYERS.index(parts[1])
+    return 0
+
+
+def upward_imports(graph: Graph) -> list[tuple[str, str]]:
+    """(importer, imported) pairs in localcloud where a module imports from a higher layer."""
+    return sorted(
+        (source, target)
+        for source, targets in graph.items()
+        if source.startswith("localcloud")
+        for target in targets
+        if target.startswith("localcloud") and _layer(target) > _layer(source)
+    )
+
+
+def test_localcloud_layers_import_only_downward(project: tuple[dict[str, Module], Graph]) -> None:
+    _, graph = project
+    assert upward_imports(graph) == []
+    # the checker itself: an upward import is found, a downward one is not
+    assert upward_imports({"localcloud.hosts.x": {"localcloud.jobs.y"}}) == [
+        ("localcloud.hosts.x", "localcloud.jobs.y")
+    ]
+    assert upward_imports({"localcloud.jobs.y": {"localcloud.hosts.x", "localcloud.config"}}) == []
+    assert upward_imports({"localcloud.config": {"localcloud.client"}}) == [
+        ("localcloud.config", "localcloud.client")
+    ]
 
 
 def test_bench_does_not_import_tests() -> None:

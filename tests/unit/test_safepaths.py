@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.jobs import safepaths
-from localcloud.jobs.artifacts import merge_into_tar, safe_extract
-from localcloud.jobs.container import ClientError
+from localcloud.hosts import safepaths
+from localcloud.hosts.errors import ClientError
+from localcloud.hosts.files import merge_into_tar, safe_extract
 
 
 def _member(entry: tuple) -> tuple[tarfile.TarInfo, bytes | None]:

@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 from botocore.model import ShapeResolver
 
-from localcloud.jobs import instances, shapes, validation
-from localcloud.server.errors import AwsError
+from localcloud import shapes
+from localcloud.errors import AwsError
+from localcloud.hosts import instances
+from localcloud.jobs import validation
 
 SHAPES: dict[str, Any] = {
     "Request": {

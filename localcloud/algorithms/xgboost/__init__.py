@@ -1,10 +1,17 @@
 """The built-in XGBoost algorithm: hyperparameters, data channels and distributed training."""
 
+from localcloud.algorithms.registry import BuiltinAlgorithm, register
+from localcloud.algorithms.xgboost.errors import UserError
+from localcloud.algorithms.xgboost.metrics import metric_definitions
 
-class UserError(Exception):
-    """A problem the user can fix (bad hyperparameter, channel or data), as the container says."""
+__all__ = ["UserError"]
 
-    def __init__(self, message: str, caused_by: BaseException | None = None) -> None:
-        if caused_by is not None:
-            message = f"{message} (caused by {type(caused_by).__name__})"
-        super().__init__(message)
+register(
+    BuiltinAlgorithm(
+        image_kind="xgboost",
+        module="localcloud.algorithms.xgboost_builtin",
+        metric_definitions=metric_definitions,
+        ports=2,  # the collective's tracker and its data round (xgboost/distributed.py)
+        ports_env="LOCALCLOUD_XGB_PORTS",
+    )
+)

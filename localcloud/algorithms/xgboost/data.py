@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from localcloud.algorithms.xgboost import UserError
+from localcloud.algorithms.xgboost.errors import UserError
 
 CONTENT_TYPES = {
     "csv": "csv",

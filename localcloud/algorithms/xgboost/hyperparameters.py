@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from localcloud.algorithms.xgboost import UserError
+from localcloud.algorithms.xgboost.errors import UserError
 
 OBJECTIVES = (
     "binary:logistic",

@@ -5,42 +5,19 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import tarfile
 import textwrap
-import time
 from pathlib import Path
 
+import psutil
 import pytest
 
-from localcloud.jobs.cluster import Cluster, assign_objects, relative_key
-from localcloud.jobs.container import ClientError
-
-PT_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1.0-cpu-py310"
-XGB_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
-
-
-class FakeS3:
-    """S3Access over a local folder: <root>/<bucket>/<key>."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def put(self, bucket: str, key: str, body: bytes | str) -> None:
-        path = self.root / bucket / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(body.encode() if isinstance(body, str) else body)
-
-    def list_keys(self, bucket: str, prefix: str) -> list[str]:
-        base = self.root / bucket
-        keys = (p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
-        return sorted(k for k in keys if k.startswith(prefix))
-
-    def download(self, bucket: str, key: str, dest: Path) -> None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes((self.root / bucket / key).read_bytes())
-
-    def upload(self, src: Path, bucket: str, key: str) -> None:
-        self.put(bucket, key, Path(src).read_bytes())
+from localcloud.hosts.cluster import Cluster, _free_ports
+from localcloud.hosts.data import assign_objects, parse_s3_uri, relative_key
+from localcloud.hosts.errors import ClientError
+from localcloud.hosts.process import HOSTS_RECORD, kill_recorded_hosts
+from localcloud.testing import PT_IMAGE, XGB_IMAGE, FolderS3, channel, wait_for
 
 
 def source_tar(files: dict[str, str]) -> bytes:
@@ -55,7 +32,7 @@ def source_tar(files: dict[str, str]) -> bytes:
 
 
 def script_request(
-    s3: FakeS3,
+    s3: FolderS3,
     files: dict[str, str],
     *,
     count: int = 1,
@@ -84,24 +61,6 @@ def script_request(
     }
 
 
-def channel(
-    name: str, uri: str, distribution: str = "FullyReplicated", content_type: str | None = None
-) -> dict:
-    entry = {
-        "ChannelName": name,
-        "DataSource": {
-            "S3DataSource": {
-                "S3DataType": "S3Prefix",
-                "S3Uri": uri,
-                "S3DataDistributionType": distribution,
-            }
-        },
-    }
-    if content_type:
-        entry["ContentType"] = content_type
-    return entry
-
-
 class Logs:
     """A log_sink that keeps every line per host."""
 
@@ -115,7 +74,7 @@ class Logs:
         return "\n".join(self.lines.get(host, []))
 
 
-def run_job(tmp_path: Path, s3: FakeS3, request: dict, timeout: float = 120) -> tuple:
+def run_job(tmp_path: Path, s3: FolderS3, request: dict, timeout: float = 120) -> tuple:
     logs = Logs()
     cluster = Cluster(request, tmp_path / "jobs" / request["TrainingJobName"], s3, logs)
     cluster.prepare()
@@ -125,8 +84,8 @@ def run_job(tmp_path: Path, s3: FakeS3, request: dict, timeout: float = 120) -> 
 
 
 @pytest.fixture
-def s3(tmp_path: Path) -> FakeS3:
-    return FakeS3(tmp_path / "s3")
+def s3(tmp_path: Path) -> FolderS3:
+    return FolderS3(tmp_path / "s3")
 
 
 def test_object_assignment_and_relative_paths() -> None:
@@ -142,7 +101,17 @@ def test_object_assignment_and_relative_paths() -> None:
         relative_key("data/", "data/a//b.csv")
 
 
-def test_channels_are_replicated_or_sharded(tmp_path: Path, s3: FakeS3) -> None:
+def test_one_s3_uri_parser_for_requests_and_jobs() -> None:
+    assert parse_s3_uri("s3://bkt/some/prefix") == ("bkt", "some/prefix")
+    assert parse_s3_uri("s3://bkt") == ("bkt", "")
+    # a request check catches ValueError; a job fails with the ClientError text as is
+    with pytest.raises(ValueError) as caught:
+        parse_s3_uri("https://bkt/some/prefix")
+    assert isinstance(caught.value, ClientError)
+    assert str(caught.value) == "ClientError: Not an S3 URI: 'https://bkt/some/prefix'"
+
+
+def test_channels_are_replicated_or_sharded(tmp_path: Path, s3: FolderS3) -> None:
     for i in range(3):
         s3.put("bkt", f"shards/part-{i}.csv", f"{i}\n")
     s3.put("bkt", "full/sub/all.csv", "x\n")
@@ -167,7 +136,7 @@ def test_channels_are_replicated_or_sharded(tmp_path: Path, s3: FakeS3) -> None:
     assert parts == {"algo-1": ["part-0.csv", "part-2.csv"], "algo-2": ["part-1.csv"]}
 
 
-def test_raising_script_gives_toolkit_failure_text(tmp_path: Path, s3: FakeS3) -> None:
+def test_raising_script_gives_toolkit_failure_text(tmp_path: Path, s3: FolderS3) -> None:
     request = script_request(
         s3,
         {
@@ -193,7 +162,7 @@ def test_raising_script_gives_toolkit_failure_text(tmp_path: Path, s3: FakeS3) -
     assert "epoch 1" in logs.text("algo-1") and "Reporting training FAILURE" in logs.text("algo-1")
 
 
-def test_signal_killed_script_reports_the_signal(tmp_path: Path, s3: FakeS3) -> None:
+def test_signal_killed_script_reports_the_signal(tmp_path: Path, s3: FolderS3) -> None:
     request = script_request(
         s3,
         {
@@ -212,14 +181,12 @@ def test_signal_killed_script_reports_the_signal(tmp_path: Path, s3: FakeS3) -> 
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    status = Path(f"/proc/{pid}/stat")
-    return not (status.exists() and status.read_text().split()[2] == "Z")
 
 
-def test_stop_leaves_no_process(tmp_path: Path, s3: FakeS3) -> None:
+def test_stop_leaves_no_process(tmp_path: Path, s3: FolderS3) -> None:
     request = script_request(
         s3,
         {
@@ -236,11 +203,7 @@ def test_stop_leaves_no_process(tmp_path: Path, s3: FakeS3) -> None:
     cluster = Cluster(request, tmp_path / "job", s3, logs)
     cluster.prepare()
     cluster.start()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not all(
-        "child" in logs.text(h) for h in ("algo-1", "algo-2")
-    ):
-        time.sleep(0.1)
+    wait_for(lambda: all("child" in logs.text(h) for h in ("algo-1", "algo-2")), timeout=60)
     pids = [
         int(line.split()[1])
         for h in ("algo-1", "algo-2")
@@ -255,7 +218,7 @@ def test_stop_leaves_no_process(tmp_path: Path, s3: FakeS3) -> None:
     assert cluster.outcome().failure_reason is None
 
 
-def test_failing_host_stops_the_others(tmp_path: Path, s3: FakeS3) -> None:
+def test_failing_host_stops_the_others(tmp_path: Path, s3: FolderS3) -> None:
     request = script_request(
         s3,
         {
@@ -264,17 +227,19 @@ def test_failing_host_stops_the_others(tmp_path: Path, s3: FakeS3) -> None:
         if os.environ["SM_CURRENT_HOST"] == "algo-2":
             raise RuntimeError("algo-2 broke")
         time.sleep(120)
+        print("algo-1 slept it out", flush=True)
     """
         },
         count=2,
     )
-    start = time.monotonic()
-    _, outcome, _ = run_job(tmp_path, s3, request, timeout=60)
-    assert time.monotonic() - start < 40
+    # run_job's bounded wait (60 s, under algo-1's 120 s sleep) ends only if algo-1 is stopped
+    _, outcome, logs = run_job(tmp_path, s3, request, timeout=60)
     assert (
         outcome.failed_host == "algo-2" and "RuntimeError: algo-2 broke" in outcome.failure_reason
     )
-    assert outcome.exit_codes[0] != 0
+    # algo-1 was ended by the others' SIGTERM (SIGKILL after the grace), not by its own end
+    assert outcome.exit_codes == [-signal.SIGTERM, 1] or outcome.exit_codes == [-signal.SIGKILL, 1]
+    assert "slept it out" not in logs.text("algo-1")
 
 
 ALLREDUCE = """
@@ -292,7 +257,7 @@ dist.destroy_process_group()
 """
 
 
-def test_two_host_pytorch_job_all_reduces_over_loopback(tmp_path: Path, s3: FakeS3) -> None:
+def test_two_host_pytorch_job_all_reduces_over_loopback(tmp_path: Path, s3: FolderS3) -> None:
     request = script_request(s3, {"train.py": ALLREDUCE}, count=2)
     cluster, outcome, logs = run_job(tmp_path, s3, request)
     assert outcome.failure_reason is None, logs.lines
@@ -318,7 +283,7 @@ dist.destroy_process_group()
 """
 
 
-def test_torch_distributed_mode_sets_torchrun_env(tmp_path: Path, s3: FakeS3) -> None:
+def test_torch_distributed_mode_sets_torchrun_env(tmp_path: Path, s3: FolderS3) -> None:
     request = script_request(
         s3,
         {"train.py": TORCHRUN_ENV},
@@ -338,14 +303,66 @@ def test_torch_distributed_mode_sets_torchrun_env(tmp_path: Path, s3: FakeS3) ->
     assert "the job runs on the CPU" in text1
 
 
-def test_image_without_entry_point_is_refused(tmp_path: Path, s3: FakeS3) -> None:
+def test_image_without_entry_point_is_refused(tmp_path: Path, s3: FolderS3) -> None:
     request = script_request(s3, {"train.py": ""}, image="1.dkr.ecr.us-east-1.amazonaws.com/x:1")
     del request["HyperParameters"]["sagemaker_program"]
     with pytest.raises(ClientError, match="^ClientError: localcloud cannot run the image"):
         Cluster(request, tmp_path / "job", s3, Logs()).prepare()
+    # control: the same request naming a built-in algorithm's image is prepared to run it
+    request["AlgorithmSpecification"]["TrainingImage"] = XGB_IMAGE
+    cluster = Cluster(request, tmp_path / "builtin", s3, Logs())
+    cluster.prepare()
+    assert cluster.algorithm is not None and cluster.algorithm.module.endswith("xgboost_builtin")
+    assert len(cluster._algorithm_ports) == cluster.algorithm.ports == 2
 
 
-def test_requirements_offline(tmp_path: Path, s3: FakeS3) -> None:
+ENV_SEEN = """
+import json, os
+keys = ["HOST_ENV_MARK", "NOTEBOOK_INSTANCE_NAME", "TRAINING_JOB_NAME", "SM_CURRENT_HOST"]
+print(json.dumps({k: os.environ.get(k) for k in keys}))
+"""
+
+
+def test_host_env_completes_the_base_env(tmp_path: Path, s3: FolderS3) -> None:
+    seen: list[dict[str, str]] = []
+
+    def host_env(base):
+        seen.append(dict(base))
+        return {**base, "HOST_ENV_MARK": "from host_env", "NOTEBOOK_INSTANCE_NAME": "nb"}
+
+    request = script_request(s3, {"train.py": ENV_SEEN})
+    logs = Logs()
+    cluster = Cluster(request, tmp_path / "with", s3, logs, host_env=host_env)
+    cluster.prepare()
+    cluster.start()
+    assert cluster.wait(60) and cluster.outcome().exit_codes == [0]
+    printed = json.loads(next(line for line in logs.lines["algo-1"] if line.startswith("{")))
+    assert printed == {
+        "HOST_ENV_MARK": "from host_env",
+        "NOTEBOOK_INSTANCE_NAME": None,  # a training host is no notebook instance
+        "TRAINING_JOB_NAME": "job",
+        "SM_CURRENT_HOST": "algo-1",
+    }
+    [base] = seen  # called once per job, with the scrubbed platform env
+    assert base["TRAINING_JOB_NAME"] == "job" and not any(k.startswith("SM_") for k in base)
+    # control: without host_env the base env is used as is
+    _, outcome, logs = run_job(tmp_path, s3, script_request(s3, {"train.py": ENV_SEEN}))
+    printed = json.loads(next(line for line in logs.lines["algo-1"] if line.startswith("{")))
+    assert outcome.exit_codes == [0] and printed["HOST_ENV_MARK"] is None
+    assert printed["TRAINING_JOB_NAME"] == "job" and printed["SM_CURRENT_HOST"] == "algo-1"
+
+
+def test_output_path_that_is_no_s3_uri_is_a_client_error(tmp_path: Path, s3: FolderS3) -> None:
+    cluster, outcome, _ = run_job(tmp_path, s3, script_request(s3, {"train.py": "pass\n"}))
+    assert outcome.exit_codes == [0]
+    with pytest.raises(ClientError, match=r"^ClientError: Not an S3 URI: 'bkt/out'$"):
+        cluster.collect(s3, "bkt/out")
+    assert not (s3.root / "bkt/out").exists()
+    # control: the same artifacts go up under an s3:// URI
+    assert cluster.collect(s3, "s3://bkt/out") == "s3://bkt/out/job/output/model.tar.gz"
+
+
+def test_requirements_offline(tmp_path: Path, s3: FolderS3) -> None:
     ok = script_request(s3, {"train.py": "print('ran')\n", "requirements.txt": "numpy\nxgboost\n"})
     _, outcome, logs = run_job(tmp_path, s3, ok)
     assert outcome.failure_reason is None and "ran" in logs.lines["algo-1"]
@@ -354,7 +371,7 @@ def test_requirements_offline(tmp_path: Path, s3: FakeS3) -> None:
         Cluster(bad, tmp_path / "job2", s3, Logs()).prepare()
 
 
-def test_unsafe_source_archive_fails_the_job(tmp_path: Path, s3: FakeS3) -> None:
+def test_unsafe_source_archive_fails_the_job(tmp_path: Path, s3: FolderS3) -> None:
     request = script_request(s3, {"train.py": "", "../escape.py": "x = 1\n"})
     with pytest.raises(ClientError, match="^ClientError: The archive s3://bkt/job/source/"):
         Cluster(request, tmp_path / "job", s3, Logs()).prepare()
@@ -362,7 +379,7 @@ def test_unsafe_source_archive_fails_the_job(tmp_path: Path, s3: FakeS3) -> None
     assert not list((tmp_path / "job").glob("algo-*/code/*"))
 
 
-def test_config_and_paths_seen_by_the_script(tmp_path: Path, s3: FakeS3) -> None:
+def test_config_and_paths_seen_by_the_script(tmp_path: Path, s3: FolderS3) -> None:
     s3.put("bkt", "d/train_data.npz", "npz")
     request = script_request(
         s3,
@@ -397,15 +414,11 @@ def test_logged_command_line_is_shell_quoted(tmp_path, s3):
 
 
 def test_free_ports_are_distinct():
-    from localcloud.jobs.cluster import _free_ports
-
     ports = _free_ports(20)
     assert len(set(ports)) == 20
 
 
 def test_recorded_host_groups_are_killed_and_records_removed(tmp_path, s3):
-    from localcloud.jobs.cluster import HOSTS_RECORD, kill_recorded_hosts
-
     body = "import time\nprint('up', flush=True)\ntime.sleep(60)\n"
     request = script_request(s3, {"train.py": body})
     job_dir = tmp_path / "jobs" / "job"

@@ -1,4 +1,4 @@
-"""AWS-shaped errors, in the JSON form botocore parses for json-protocol services."""
+"""AWS-shaped errors in the JSON form botocore parses: raised by jobs, answered by the server."""
 
 from __future__ import annotations
 
@@ -25,14 +25,6 @@ def validation(message: str) -> AwsError:
     return AwsError("ValidationException", message)
 
 
-def null_member(path: str) -> AwsError:
-    """The service's text for a required member that is missing."""
-    return validation(
-        f"1 validation error detected: Value null at '{path}' failed to satisfy constraint: "
-        "Member must not be null"
-    )
-
-
 def not_found(message: str) -> AwsError:
     """ResourceNotFound as SageMaker spells it (no 'Exception' suffix)."""
     return AwsError("ResourceNotFound", message)
@@ -50,4 +42,4 @@ def limit_exceeded(message: str) -> AwsError:
 
 def unknown_operation(action: str) -> AwsError:
     """What the server says for an action it does not implement."""
-    return AwsError("UnknownOperationException", f"Operation {action} is not supported", 400)
+    return AwsError("UnknownOperationException", f"Unknown operation {action}")

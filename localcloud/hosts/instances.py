@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from localcloud.jobs import shapes
+import botocore.session
 
 # GPUs per instance where the family has them; (family, size) -> count, "*" is the family default.
 _GPUS: dict[str, dict[str, int]] = {
@@ -87,7 +87,8 @@ def _vcpus(name: str, size: str) -> int:
 @functools.cache
 def training_instance_types() -> tuple[str, ...]:
     """The service's `TrainingInstanceType` enum, in its API model's order."""
-    return tuple(shapes.service_model("sagemaker").shape_for("TrainingInstanceType").enum)
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return tuple(model.shape_for("TrainingInstanceType").enum)
 
 
 @functools.cache

@@ -1,8 +1,9 @@
-"""One host of a training job: its /opt/ml-like folder, config files, SM_* env and argv.
+"""One host as the toolkit sees it: its /opt/ml folder, config files and SM_* variables.
 
-Everything here is a pure function of the CreateTrainingJob request and the host folder, so the
-result can be compared with what the sagemaker-training toolkit computes (contract §1–§2).
-Deliberate differences from a real container are listed in localcloud/README.md.
+The counterpart of toolkit environment.py: everything here but the machine's GPU count is a
+function of the CreateTrainingJob request and the host folder, so it can be compared with what
+the sagemaker-training toolkit computes (contract §1–§2). Deliberate differences from a real
+container are listed in localcloud/README.md.
 """
 
 from __future__ import annotations
@@ -10,103 +11,28 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-OPT_ML = "/opt/ml"
-GROUP_NAME = "homogeneousCluster"
-# The toolkit never passes these reserved keys to the script; every other sagemaker_* key is a
-# "framework parameter" (contract §2.3).
-RESERVED_HYPERPARAMETERS = (
-    "sagemaker_program",
-    "sagemaker_submit_directory",
-    "sagemaker_enable_cloudwatch_metrics",
-    "sagemaker_region",
-    "sagemaker_container_log_level",
-    "sagemaker_job_name",
-    "default_user_module_name",
-    "_tuning_objective_metric",
-    "sagemaker_s3_output",
+from localcloud.algorithms import image_kind
+from localcloud.hosts.errors import ClientError
+from localcloud.hosts.mapping import (
+    decode_hyperparameters,
+    env_value,
+    split_hyperparameters,
+    to_cmd_args,
 )
-# Hyperparameters that turn on a distribution strategy and so make the toolkit pick its master
-# from the instance group's host list.
-DISTRIBUTION_FLAGS = (
-    "sagemaker_mpi_enabled",
-    "sagemaker_parameter_server_enabled",
-    "sagemaker_distributed_dataparallel_enabled",
-    "sagemaker_pytorch_ddp_enabled",
-    "sagemaker_pytorch_xla_multi_worker_enabled",
-    "sagemaker_multi_worker_mirrored_strategy_enabled",
-    "sagemaker_torch_distributed_enabled",
+from localcloud.hosts.params import (
+    CHANNEL_NAME,
+    DISTRIBUTION_FLAGS,
+    FRAMEWORK_MODULES,
+    GROUP_NAME,
+    OPT_ML,
+    RESERVED_HYPERPARAMETERS,
 )
-# SAGEMAKER_TRAINING_MODULE of each framework image; it shows up as SM_FRAMEWORK_MODULE.
-FRAMEWORK_MODULES = {
-    "pytorch": "sagemaker_pytorch_container.training:main",
-    "xgboost": "sagemaker_xgboost_container.training:main",
-    "sklearn": "sagemaker_sklearn_container.training:main",
-    "tensorflow": "sagemaker_tensorflow_container.training:main",
-}
-# The API's ChannelName pattern; "." and ".." match it but name no folder of their own.
-CHANNEL_NAME = re.compile(r"[A-Za-z0-9\.\-_]+")
-_SAFE_ENTRY_POINT = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._+-]*(/[A-Za-z0-9._+-]+)*$")
-# Fallback GPU counts for the course's types until localcloud.jobs.instances is available.
-_FALLBACK_GPUS = {
-    "ml.g4dn.xlarge": 1,
-    "ml.g4dn.2xlarge": 1,
-    "ml.g4dn.4xlarge": 1,
-    "ml.g4dn.8xlarge": 1,
-    "ml.g4dn.12xlarge": 4,
-    "ml.g4dn.16xlarge": 1,
-    "ml.g5.xlarge": 1,
-    "ml.g5.2xlarge": 1,
-    "ml.g5.4xlarge": 1,
-    "ml.g5.8xlarge": 1,
-    "ml.g5.12xlarge": 4,
-    "ml.g5.16xlarge": 1,
-    "ml.g5.24xlarge": 4,
-    "ml.g5.48xlarge": 8,
-    "ml.p3.2xlarge": 1,
-    "ml.p3.8xlarge": 4,
-    "ml.p3.16xlarge": 8,
-    "ml.p3dn.24xlarge": 8,
-    "ml.p4d.24xlarge": 8,
-    "ml.p5.48xlarge": 8,
-    "ml.p2.xlarge": 1,
-    "ml.p2.8xlarge": 8,
-    "ml.p2.16xlarge": 16,
-}
-
-
-class ClientError(Exception):
-    """A job that cannot run as requested; its text becomes the FailureReason as is."""
-
-
-def image_kind(training_image: str) -> str:
-    """Which container an image URI names, from its repository (…/<repo>:<tag>)."""
-    repo = training_image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
-    if repo == "sagemaker-xgboost":
-        return "xgboost"
-    if repo.startswith("pytorch-training"):
-        return "pytorch"
-    if repo.startswith("sagemaker-scikit-learn"):
-        return "sklearn"
-    if repo.startswith("tensorflow-training"):
-        return "tensorflow"
-    return "other"
-
-
-def gpu_count(instance_type: str) -> int:
-    """GPUs of an instance type, from the instance table (README: SM_NUM_GPUS follows it)."""
-    try:
-        from localcloud.jobs import instances  # owned by the server colleague
-    except ImportError:
-        return _FALLBACK_GPUS.get(instance_type, 0)
-    return int(instances.gpu_count(instance_type))
 
 
 def machine_gpu_count() -> int:
@@ -273,64 +199,6 @@ def write_config_files(
         (layout.config / name).write_text(json.dumps(content, indent=4))
 
 
-# ---------------------------------------------------------- hyperparameters (contract §2.3)
-
-
-def decode_hyperparameters(raw: dict[str, str]) -> dict[str, Any]:
-    """JSON-decode each value, keeping the raw string when it is not JSON (as the toolkit does)."""
-    decoded = {}
-    for key, value in raw.items():
-        try:
-            decoded[key] = json.loads(value)
-        except (ValueError, TypeError):
-            decoded[key] = value
-    return decoded
-
-
-def split_hyperparameters(decoded: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(user hyperparameters, sagemaker_* ones): the script never sees the second kind."""
-    user, sagemaker = {}, {}
-    for key, value in decoded.items():
-        if key in RESERVED_HYPERPARAMETERS or key.startswith("sagemaker_"):
-            sagemaker[key] = value
-        else:
-            user[key] = value
-    return user, sagemaker
-
-
-def _arg_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("latin1")
-    return str(value)
-
-
-def to_cmd_args(hyperparameters: dict[str, Any]) -> list[str]:
-    """Sorted `--key value` (or `-k value`) pairs, values as str() of the decoded JSON."""
-    args: list[str] = []
-    for key in sorted(hyperparameters):
-        name = _arg_text(key)
-        args.append(("--" if len(name) > 1 else "-") + name if name else "")
-        value = hyperparameters[key]
-        if isinstance(value, dict):
-            args.append(",".join(f"{k}={v}" for k, v in sorted(value.items())))
-        else:
-            args.append(_arg_text(value))
-    return args
-
-
-def env_value(value: Any) -> str:
-    """How the toolkit writes a value into an SM_* variable: str as is, else compact JSON."""
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("latin1")
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
 # ------------------------------------------------------------------ environment (contract §2.2)
 
 
@@ -484,12 +352,6 @@ def sm_env_vars(job: ScriptJob) -> dict[str, str]:
     return {f"SM_{str(k).upper()}": env_value(v) for k, v in values.items()}
 
 
-def _boot_path(env: dict[str, str]) -> list[str]:
-    """The boot folder (its sitecustomize redirects AWS calls) when env sends them to localcloud."""
-    boot = Path(__file__).resolve().parents[1] / "_boot"
-    return [str(boot)] if env.get("LOCALCLOUD_ENDPOINT") and boot.is_dir() else []
-
-
 def base_env(request: dict[str, Any], parent: dict[str, str] | None = None) -> dict[str, str]:
     """The platform's part of a host's env: parent env, job identity, request Environment."""
     parent = dict(os.environ if parent is None else parent)
@@ -510,182 +372,3 @@ def base_env(request: dict[str, Any], parent: dict[str, str] | None = None) -> d
     env.update({k: str(v) for k, v in (request.get("Environment") or {}).items()})
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def script_env(job: ScriptJob, base: dict[str, str]) -> dict[str, str]:
-    """The full environment the entry point sees: platform env, toolkit exports, SM_* vars."""
-    env = dict(base)
-    if job.framework_module:
-        env["SAGEMAKER_TRAINING_MODULE"] = job.framework_module
-    smhp = job.sagemaker_hyperparameters
-    env["SAGEMAKER_JOB_NAME"] = str(smhp.get("sagemaker_job_name", ""))
-    env["CURRENT_HOST"] = job.host
-    env["SAGEMAKER_REGION"] = str(smhp.get("sagemaker_region") or job.region or "")
-    env.update(sm_env_vars(job))
-    # the code folder first (as the toolkit does), then the boot folder before anything else that
-    # could hold a sitecustomize, then the repository root so `localcloud` imports
-    repo = str(Path(__file__).resolve().parents[2])
-    parts = [str(job.layout.code), *_boot_path(base), repo]
-    if base.get("PYTHONPATH"):
-        parts.append(base["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
-    return env
-
-
-# --------------------------------------------------------------- entry point (contract §2.5)
-
-
-def validate_entry_point(name: str | None) -> str:
-    """The toolkit 5.1.4 rule: a plain relative path inside the code folder."""
-    if not name:
-        raise ClientError(
-            "ClientError: The training entry point name is empty. Set the "
-            "'sagemaker_program' hyperparameter to the script to run, e.g. train.py."
-        )
-    bad = not _SAFE_ENTRY_POINT.match(name) or any(p in (".", "..") for p in name.split("/"))
-    if bad:
-        raise ClientError(
-            f"ClientError: The training entry point {name!r} cannot be used: it must "
-            "be a path inside your source directory made of letters, digits, "
-            "'.', '_', '+', '-' and '/', not starting with '-' or '/'."
-        )
-    return name
-
-
-def entry_command(job: ScriptJob, kind: str) -> list[str]:
-    """The command line the container runs for the entry point (toolkit 5.1.4 rules).
-
-    The XGBoost framework image (sagemaker-containers) runs the script as a module,
-    `python -m <name>`, so localcloud does the same for that image.
-    """
-    program = validate_entry_point(job.sagemaker_hyperparameters.get("sagemaker_program"))
-    args = to_cmd_args(job.hyperparameters)
-    if program.endswith(".sh"):
-        quoted = " ".join(_shell_quote(a) for a in args)
-        return ["/bin/sh", "-c", f"./{_shell_quote(program)} {quoted}"]
-    is_package = (job.layout.code / "setup.py").exists()
-    if kind == "xgboost" or is_package:
-        module = program[:-3] if program.endswith(".py") else program
-        return [sys.executable, "-m", module.replace("/", "."), *args]
-    if program.endswith(".py"):
-        return [sys.executable, "--", program, *args]
-    return ["/bin/sh", "-c", f"./{_shell_quote(program)} " + " ".join(map(_shell_quote, args))]
-
-
-def _shell_quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
-
-
-# ------------------------------------------------------- requirements.txt, offline (§2.5)
-
-
-def _installed_version(name: str) -> str | None:
-    """Version of a distribution, or of the one providing that import name (xgboost-cpu)."""
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        pass
-    providers = metadata.packages_distributions().get(name.replace("-", "_").lower(), [])
-    for dist in providers:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def missing_requirements(requirements: Path) -> list[str]:
-    """Requirement lines this interpreter does not satisfy (pip would have to download them)."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    missing = []
-    for raw in requirements.read_text().splitlines():
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("-"):
-            missing.append(line)  # options, -r, -e: nothing pip could do offline
-            continue
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
-            missing.append(line)
-            continue
-        if req.marker is not None and not req.marker.evaluate():
-            continue
-        version = _installed_version(req.name)
-        if version is None:
-            missing.append(line)
-            continue
-        if req.url or not req.specifier.contains(version, prereleases=True):
-            missing.append(f"{line} (installed: {version})")
-    return missing
-
-
-# ------------------------------------------------------------ failure text (contract §2.6)
-
-
-def _error_markers() -> tuple[str, ...]:
-    """Names whose appearance in a line starts the captured ErrorMessage, as in the toolkit."""
-    import builtins
-
-    skip = {
-        "SystemExit",
-        "KeyboardInterrupt",
-        "GeneratorExit",
-        "StopIteration",
-        "StopAsyncIteration",
-        "BaseExceptionGroup",
-        "ExceptionGroup",
-    }
-    names = [
-        n
-        for n, obj in vars(builtins).items()
-        if isinstance(obj, type)
-        and issubclass(obj, BaseException)
-        and not issubclass(obj, Warning)
-        and n not in skip
-    ]
-    return (
-        *names,
-        "Invalidrequirement",
-        "ResourceExhaustedError",
-        "OutOfRangeError",
-        "InvalidArgumentError",
-        "mpirun.real",
-        "ORTE",
-        "ExecuteUserScriptError",
-    )
-
-
-ERROR_MARKERS = _error_markers()
-
-
-class ErrorCapture:
-    """Keeps stdout and stderr from the first line naming an exception class, per stream."""
-
-    def __init__(self) -> None:
-        self._lines: dict[bool, list[str]] = {False: [], True: []}
-
-    def feed(self, line: str, is_stderr: bool) -> None:
-        kept = self._lines[is_stderr]
-        if kept or any(marker in line for marker in ERROR_MARKERS):
-            kept.append(line.strip(" :\n") + "\n")
-
-    def error_message(self) -> str:
-        """The toolkit's ErrorMessage: stdout part then stderr part, repeated lines removed."""
-        joined = " ".join(" ".join(self._lines[s]) for s in (False, True))
-        return "\n".join(dict.fromkeys(joined.split("\n"))).strip()
-
-
-def failure_text(exit_code: int, error_message: str, command: str) -> str:
-    """The failure file the toolkit writes when the entry point exits non-zero."""
-    lines = ["ExecuteUserScriptError:", f"ExitCode {exit_code}", f'ErrorMessage "{error_message}"']
-    if exit_code == 137:
-        lines.append('ExtraInfo "OutOfMemory: Process killed by SIGKILL (signal 9)"')
-    lines.append(f'Command "{command}"')
-    return "\n".join(lines).strip()

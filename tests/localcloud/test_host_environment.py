@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 
-from localcloud.jobs import container as ct
-from localcloud.jobs.artifacts import merge_into_tar, safe_extract
+from localcloud.algorithms import image_kind
+from localcloud.hosts.entry_point import entry_command, script_env, validate_entry_point
+from localcloud.hosts.environment import (
+    HostLayout,
+    base_env,
+    host_names,
+    rewrite_hyperparameters,
+    script_job,
+    write_config_files,
+)
+from localcloud.hosts.errors import ClientError, ErrorCapture, failure_text
+from localcloud.hosts.mapping import (
+    decode_hyperparameters,
+    env_value,
+    split_hyperparameters,
+    to_cmd_args,
+)
+from localcloud.hosts.modules import missing_requirements
 
 PT_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1.0-cpu-py310"
 SDK_HPS = {  # what SDK 2.257.7 sends for a PyTorch estimator (contract §1.2, §2.4)
@@ -72,10 +86,10 @@ def make_request(hps: dict[str, str] | None = None, count: int = 2, image: str =
     }
 
 
-def host_folder(tmp_path: Path, request: dict, host: str = "algo-2") -> ct.HostLayout:
-    layout = ct.HostLayout(tmp_path / host)
+def host_folder(tmp_path: Path, request: dict, host: str = "algo-2") -> HostLayout:
+    layout = HostLayout(tmp_path / host)
     layout.create()
-    ct.write_config_files(layout, request, host, ct.host_names(2))
+    write_config_files(layout, request, host, host_names(2))
     return layout
 
 
@@ -116,29 +130,29 @@ def test_config_files_have_the_service_shapes(tmp_path: Path) -> None:
 
 
 def test_hosts_sort_like_sagemaker() -> None:
-    assert ct.host_names(3) == ["algo-1", "algo-2", "algo-3"]
-    assert ct.host_names(10)[:3] == ["algo-1", "algo-10", "algo-2"]
+    assert host_names(3) == ["algo-1", "algo-2", "algo-3"]
+    assert host_names(10)[:3] == ["algo-1", "algo-10", "algo-2"]
 
 
 def test_opt_ml_values_point_into_the_host_folder(tmp_path: Path) -> None:
-    layout = ct.HostLayout(tmp_path / "algo-1")
+    layout = HostLayout(tmp_path / "algo-1")
     raw = {
         "a": '"/opt/ml/input/data/train/x.npz"',
         "b": "/opt/ml/model",
         "c": '"/opt/mlx"',
         "d": "3",
     }
-    out = ct.rewrite_hyperparameters(raw, layout)
+    out = rewrite_hyperparameters(raw, layout)
     assert json.loads(out["a"]) == f"{tmp_path}/algo-1/input/data/train/x.npz"
     assert out["b"] == f"{tmp_path}/algo-1/model"
     assert out["c"] == '"/opt/mlx"' and out["d"] == "3"
 
 
 def test_hyperparameters_to_argv_edge_cases() -> None:
-    decoded = ct.decode_hyperparameters(SDK_HPS)
-    user, sagemaker = ct.split_hyperparameters(decoded)
+    decoded = decode_hyperparameters(SDK_HPS)
+    user, sagemaker = split_hyperparameters(decoded)
     assert "sagemaker_foo" in sagemaker and "sagemaker_foo" not in user
-    args = ct.to_cmd_args(user)
+    args = to_cmd_args(user)
     assert args == [
         "-b",
         "2",
@@ -161,20 +175,20 @@ def test_hyperparameters_to_argv_edge_cases() -> None:
         "--train_file",
         "/opt/ml/input/data/train/train_data.npz",
     ]
-    assert ct.to_cmd_args({"x": 1e-05, "d": {"b": 2, "a": "s"}}) == ["-d", "a=s,b=2", "-x", "1e-05"]
-    assert ct.env_value({"b": [1, True], "a": None}) == '{"a":null,"b":[1,true]}'
-    assert ct.env_value(None) == "" and ct.env_value("plain text") == "plain text"
+    assert to_cmd_args({"x": 1e-05, "d": {"b": 2, "a": "s"}}) == ["-d", "a=s,b=2", "-x", "1e-05"]
+    assert env_value({"b": [1, True], "a": None}) == '{"a":null,"b":[1,true]}'
+    assert env_value(None) == "" and env_value("plain text") == "plain text"
 
 
 def test_entry_point_names_are_checked() -> None:
     for bad in ("../x.py", "-c.py", "/abs.py", "a b.py", "./x.py", ""):
-        with pytest.raises(ct.ClientError):
-            ct.validate_entry_point(bad)
-    assert ct.validate_entry_point("src/train-2.py") == "src/train-2.py"
+        with pytest.raises(ClientError):
+            validate_entry_point(bad)
+    assert validate_entry_point("src/train-2.py") == "src/train-2.py"
 
 
 def test_error_capture_and_failure_text() -> None:
-    capture = ct.ErrorCapture()
+    capture = ErrorCapture()
     for line in (
         "epoch 1 loss=0.5",
         "Traceback (most recent call last):",
@@ -187,10 +201,10 @@ def test_error_capture_and_failure_text() -> None:
     assert message == (
         'raise ValueError("boom from user script")\n ValueError: boom from user script'
     )
-    text = ct.failure_text(1, message, "/py -- train.py --epochs 3")
+    text = failure_text(1, message, "/py -- train.py --epochs 3")
     assert text.startswith('ExecuteUserScriptError:\nExitCode 1\nErrorMessage "raise ValueError(')
     assert text.endswith('Command "/py -- train.py --epochs 3"')
-    oom = ct.failure_text(137, "", "cmd")
+    oom = failure_text(137, "", "cmd")
     assert 'ExtraInfo "OutOfMemory: Process killed by SIGKILL (signal 9)"' in oom
 
 
@@ -200,70 +214,9 @@ def test_missing_requirements_are_found_offline(tmp_path: Path) -> None:
         "# comment\nnumpy\npandas>=1.0\nxgboost==0.1\nsurely-not-a-package-xyz\n"
         "foo; python_version < '3'\n"
     )
-    missing = ct.missing_requirements(req)
+    missing = missing_requirements(req)
     assert missing[0].startswith("xgboost==0.1 (installed:")
     assert missing[1] == "surely-not-a-package-xyz" and len(missing) == 2
-
-
-def _tar(members: list[tarfile.TarInfo | tuple[str, bytes]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for member in members:
-            if isinstance(member, tarfile.TarInfo):
-                tar.addfile(member)
-            else:
-                info = tarfile.TarInfo(member[0])
-                info.size = len(member[1])
-                tar.addfile(info, io.BytesIO(member[1]))
-    return buf.getvalue()
-
-
-def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type, info.linkname = kind, target
-    return info
-
-
-@pytest.mark.parametrize(
-    "bad",
-    [
-        ("../evil.py", b"x"),
-        ("/tmp/evil.py", b"x"),
-        ("a/../../evil.py", b"x"),
-        _link("up", "../../outside"),
-        _link("abs", "/etc/passwd"),
-        _link("hard", "../outside", tarfile.LNKTYPE),
-    ],
-)
-def test_safe_extract_rejects_escaping_members(tmp_path: Path, bad) -> None:
-    archive = tmp_path / "src.tar.gz"
-    archive.write_bytes(_tar([("train.py", b"print(1)"), bad]))
-    dest = tmp_path / "job" / "code"
-    with pytest.raises(ct.ClientError, match="^ClientError: .*unsafe member"):
-        safe_extract(archive, dest, "s3://b/src.tar.gz")
-    assert not dest.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.tar.gz"]
-
-
-def test_safe_extract_keeps_ordinary_trees(tmp_path: Path) -> None:
-    archive = tmp_path / "src.tar.gz"
-    archive.write_bytes(
-        _tar([("train.py", b"print(1)"), ("pkg/util.py", b""), _link("pkg/alias.py", "util.py")])
-    )
-    names = safe_extract(archive, tmp_path / "code", "src")
-    assert set(names) == {"train.py", "pkg/util.py", "pkg/alias.py"}
-    assert (tmp_path / "code" / "train.py").read_bytes() == b"print(1)"
-
-
-def test_model_dirs_merge_later_host_wins(tmp_path: Path) -> None:
-    for host, files in (("algo-1", {"m.txt": "1", "a/x": "a1"}), ("algo-2", {"m.txt": "2"})):
-        for name, text in files.items():
-            (tmp_path / host / name).parent.mkdir(parents=True, exist_ok=True)
-            (tmp_path / host / name).write_text(text)
-    dest, count = merge_into_tar([tmp_path / "algo-1", tmp_path / "algo-2"], tmp_path / "m.tgz")
-    with tarfile.open(dest) as tar:
-        assert sorted(tar.getnames()) == ["a/x", "m.txt"] and count == 2
-        assert tar.extractfile("m.txt").read() == b"2"
 
 
 TOOLKIT_DUMP = """
@@ -278,9 +231,9 @@ def test_conformance_with_toolkit_5_1_4(tmp_path: Path) -> None:
     """Same host folder → same SM_* values and argv as sagemaker_training's Environment."""
     request = make_request()
     layout = host_folder(tmp_path, request)
-    job = ct.script_job(layout, request, "algo-2", ct.host_names(2), num_gpus=0)
-    base = ct.base_env(request, {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
-    ours = ct.script_env(job, base)
+    job = script_job(layout, request, "algo-2", host_names(2), num_gpus=0)
+    base = base_env(request, {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    ours = script_env(job, base)
     toolkit_env = {
         **base,
         "SAGEMAKER_BASE_DIR": str(layout.root),
@@ -295,7 +248,7 @@ def test_conformance_with_toolkit_5_1_4(tmp_path: Path) -> None:
         timeout=120,
     )
     theirs = json.loads(out.stdout)
-    assert ct.to_cmd_args(job.hyperparameters) == theirs["args"]
+    assert to_cmd_args(job.hyperparameters) == theirs["args"]
     mine = {k: v for k, v in ours.items() if k.startswith("SM_")}
     assert set(mine) == set(theirs["env"])
     for key, value in theirs["env"].items():
@@ -314,12 +267,12 @@ def test_conformance_with_toolkit_5_1_4(tmp_path: Path) -> None:
 def test_entry_command_per_image(tmp_path: Path) -> None:
     request = make_request()
     layout = host_folder(tmp_path, request)
-    job = ct.script_job(layout, request, "algo-2", ct.host_names(2), num_gpus=0)
-    cmd = ct.entry_command(job, "pytorch")
+    job = script_job(layout, request, "algo-2", host_names(2), num_gpus=0)
+    cmd = entry_command(job, "pytorch")
     assert cmd[:3] == [sys.executable, "--", "train.py"] and cmd[3:5] == ["-b", "2"]
-    assert ct.entry_command(job, "xgboost")[:3] == [sys.executable, "-m", "train"]
+    assert entry_command(job, "xgboost")[:3] == [sys.executable, "-m", "train"]
     assert (
-        ct.image_kind("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1")
+        image_kind("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1")
         == "xgboost"
     )
-    assert ct.image_kind("1.dkr.ecr.us-east-1.amazonaws.com/my-own:latest") == "other"
+    assert image_kind("1.dkr.ecr.us-east-1.amazonaws.com/my-own:latest") == "other"

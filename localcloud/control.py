@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from localcloud import config
+from localcloud import config, environ
 from localcloud.config import ServerSettings
 
 START_TIMEOUT_S = 60.0
@@ -72,8 +72,7 @@ def ensure_running(home: Path, port: int | None = None) -> str:
 
 def _spawn(home: Path, port: int | None) -> str:
     settings = ServerSettings.from_env(home, port)
-    env = config.scrub_aws_env(os.environ)  # the server never holds real AWS credentials
-    env.pop("LOCALCLOUD_ENDPOINT", None)  # nor redirects to itself
+    env = environ.for_server(os.environ)  # no real AWS credentials, no redirect to itself
     for stale in (settings.pid_file, settings.port_file):  # no server answers for them
         stale.unlink(missing_ok=True)
     env["PYTHONPATH"] = os.pathsep.join(

@@ -1,0 +1,1 @@
+"""Hosts of a training job as local processes, split like the sagemaker-training toolkit."""

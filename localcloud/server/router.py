@@ -1,0 +1,124 @@
+"""The routes: training jobs and SageMaker quotas answered here, everything else by moto."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug.wrappers import Response
+
+from localcloud import config
+from localcloud.config import ServerSettings
+from localcloud.errors import AwsError, unknown_operation
+from localcloud.jobs.manager import JobManager
+from localcloud.server import quotas_api, sagemaker_api
+from localcloud.server.guard import HEALTH_PATH
+from localcloud.shapes import service_model
+
+StartResponse = Callable[..., Any]
+# X-Amz-Target prefixes of the JSON-protocol services the course uses, and botocore's names.
+JSON_TARGETS = {
+    "SageMaker": "sagemaker",
+    "ServiceQuotasV20190624": "service-quotas",
+    "Logs_20140328": "logs",
+}
+
+
+def json_response(status: int, payload: dict[str, Any]) -> Response:
+    """An AWS JSON-protocol answer."""
+    return Response(
+        json.dumps(payload),
+        status,
+        {"x-amzn-RequestId": str(uuid.uuid4())},
+        content_type="application/x-amz-json-1.1",
+    )
+
+
+def region_of(environ: dict[str, Any]) -> str:
+    """The region from the SigV4 credential scope (`Credential=KEY/date/region/service/...`)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0]
+        return scope.split("/")[2]
+    except IndexError:
+        return config.DEFAULT_REGION
+
+
+def json_request(prefix: str, action: str, raw: bytes) -> dict[str, Any]:
+    """The body of a JSON-protocol call, refused as the service refuses what it can't read."""
+    if action not in service_model(JSON_TARGETS[prefix]).operation_names:
+        raise unknown_operation(action)
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise AwsError("SerializationException", "The request body is not a JSON object")
+    return body
+
+
+class Router:
+    """WSGI app: training jobs and SageMaker quotas to us, everything else to moto unchanged."""
+
+    def __init__(self, moto_app: Any, manager: JobManager, settings: ServerSettings) -> None:
+        self.moto_app = moto_app
+        self.manager = manager
+        self.settings = settings
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        answer = self._answer(environ)
+        if answer is None:
+            return self.moto_app(environ, start_response)
+        return answer(environ, start_response)
+
+    def _answer(self, environ: dict[str, Any]) -> Response | None:
+        if environ.get("PATH_INFO") == HEALTH_PATH:
+            return json_response(200, self._health())
+        prefix, _, action = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
+        if prefix not in JSON_TARGETS:
+            return None
+        raw = self._read_body(environ)
+        environ["wsgi.input"] = io.BytesIO(raw)  # moto reads it again if we pass the call on
+        try:
+            body = json_request(prefix, action, raw)
+        except AwsError as exc:
+            return json_response(exc.status, exc.body())
+        handler = self._handler(prefix, action, body)
+        if handler is None:
+            return None
+        try:
+            return json_response(200, handler(region_of(environ)))
+        except AwsError as exc:
+            return json_response(exc.status, exc.body())
+        except Exception as exc:  # answer like the service rather than dropping the connection
+            logging.getLogger("localcloud").exception("internal error")
+            return json_response(500, {"__type": "InternalFailure", "message": str(exc)})
+
+    def _health(self) -> dict[str, Any]:
+        return {
+            "service": "localcloud",
+            "pid": os.getpid(),
+            "home": str(self.settings.home),
+            "notebook_instance": self.settings.notebook_instance,
+        }
+
+    @staticmethod
+    def _read_body(environ: dict[str, Any]) -> bytes:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        return environ["wsgi.input"].read(length) if length else b""
+
+    def _handler(
+        self, prefix: str, action: str, body: dict[str, Any]
+    ) -> Callable[[str], dict[str, Any]] | None:
+        if prefix == "SageMaker" and sagemaker_api.handles(action, body):
+            return lambda region: sagemaker_api.handle(
+                self.manager, action, body, region, config.ACCOUNT_ID
+            )
+        if prefix == "ServiceQuotasV20190624" and quotas_api.handles(action, body):
+            return lambda region: quotas_api.handle(action, body, region)
+        return None
