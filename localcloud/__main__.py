@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=text).add_argument("--home", dest="sub_home")
     run = sub.add_parser("run", help="run CMD with every AWS SDK call sent to localcloud")
     run.add_argument("--home", dest="sub_home")
+    run.add_argument(
+        "--keep-server",
+        action="store_true",
+        help="a server started for CMD keeps running after it (the kernel uses this)",
+    )
     run.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ...")
     kernel = sub.add_parser("install-kernel", help='install the "Python 3 (localcloud)" kernel')
     kernel.add_argument("--user", action="store_true", help="into the user's Jupyter folder")
@@ -68,7 +73,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "status":
         return _status(home)
     if command == "run":
-        return _run(home, args.cmd)
+        return _run(home, args.cmd, keep_server=args.keep_server)
     if command == "install-kernel":
         from localcloud.kernel import DISPLAY_NAME, install_kernel
 
@@ -91,7 +96,7 @@ def _status(home: Path) -> int:
     return 0
 
 
-def _run(home: Path, cmd: list[str]) -> int:
+def _run(home: Path, cmd: list[str], keep_server: bool = False) -> int:
     from localcloud import control
     from localcloud.client import client_env
 
@@ -100,8 +105,21 @@ def _run(home: Path, cmd: list[str]) -> int:
     if not cmd:
         print("usage: python -m localcloud run -- CMD [ARGS...]", file=sys.stderr)
         return 2
-    endpoint = control.ensure_running(home)
+    endpoint, started = control.start_if_needed(home)
     env = client_env(endpoint, home)
+    if started and not keep_server:
+        print(
+            f"localcloud: started a server at {endpoint} for this command; "
+            "it stops when the command ends",
+            file=sys.stderr,
+        )
+        return _run_then_stop(home, cmd, env)
+    if started:
+        print(
+            f"localcloud: started a server at {endpoint}; it keeps running "
+            "(stop it with: python -m localcloud stop)",
+            file=sys.stderr,
+        )
     sys.stdout.flush()
     sys.stderr.flush()
     try:
@@ -111,7 +129,35 @@ def _run(home: Path, cmd: list[str]) -> int:
         return 127
 
 
+def _run_then_stop(home: Path, cmd: list[str], env: dict[str, str]) -> int:
+    """CMD as a child that gets our signals; then the server we started for it is stopped."""
+    import signal
+    import subprocess
+
+    from localcloud import control
+
+    try:
+        child = subprocess.Popen(cmd, env=env)
+    except FileNotFoundError:
+        control.stop(home)
+        print(f"localcloud run: command not found: {cmd[0]}", file=sys.stderr)
+        return 127
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, lambda n, _f: child.send_signal(n)) for sig in forwarded}
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        control.stop(home)
+    if code < 0:  # killed by a signal: end the same way, so our caller sees what CMD's would
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    return code
+
+
 def _clean(home: Path) -> int:
+    """Remove the folders of jobs that have ended; never one whose hosts may still be running."""
     import json
 
     from localcloud import control
@@ -122,24 +168,20 @@ def _clean(home: Path) -> int:
         return 0
     serving = control.running_endpoint(home) is not None
     removed = kept = 0
-    for folder in sorted(p for p in jobs_dir.iterdir() if p.is_dir()):
-        record = folder / "job.json"
-        ended = False
-        if record.exists():
-            try:
-                ended = json.loads(record.read_text()).get("TrainingJobStatus") in (
-                    "Completed",
-                    "Failed",
-                    "Stopped",
-                )
-            except ValueError:
-                ended = True
-        if ended or not serving:
+    for folder in sorted(p for p in jobs_dir.iterdir() if p.is_dir() and not p.is_symlink()):
+        try:
+            status = json.loads((folder / "job.json").read_text()).get("TrainingJobStatus")
+        except (OSError, ValueError):
+            status = None
+        hosts_recorded = any((folder / ".host-groups").glob("*"))
+        if status in ("Completed", "Failed", "Stopped") and not hosts_recorded:
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
         else:
             kept += 1
-    print(f"removed {removed} job folder(s)" + (f", kept {kept} still running" if kept else ""))
+    why = "still running" if serving else "its hosts may still run: the next start ends them"
+    print(f"removed {removed} job folder(s)" + (f", kept {kept} ({why})" if kept else ""))
+    print("job records, S3 objects and logs are kept", file=sys.stderr)
     return 0
 
 

@@ -193,12 +193,10 @@ def _patch_botocore_session(module: ModuleType) -> None:
 def _client_config(user: Any) -> Any:
     from botocore.config import Config
 
-    ours = Config(connect_timeout=5, retries={"total_max_attempts": 2, "mode": "standard"})
-    if user is None:
-        return ours
-    if getattr(user, "retries", None):
-        return user
-    return user.merge(ours)
+    # localcloud never throttles: a client's own generous retries (the SDK asks for up to 15 on
+    # its Logs client) would only make a learner wait a minute to hear that the server is gone
+    ours = Config(connect_timeout=2, retries={"total_max_attempts": 2, "mode": "standard"})
+    return ours if user is None else user.merge(ours)
 
 
 class LocalcloudNotRunning(Exception):

@@ -118,3 +118,7 @@ class ServerSettings:
     @property
     def jobs_dir(self) -> Path:
         return self.home / "jobs"
+
+    @property
+    def records_dir(self) -> Path:
+        return self.home / "records"

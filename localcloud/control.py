@@ -63,18 +63,22 @@ def _start_lock(home: Path) -> Any:
 
 def ensure_running(home: Path, port: int | None = None) -> str:
     """Endpoint of this state folder's server, starting one in the background if none runs."""
+    return start_if_needed(home, port)[0]
+
+
+def start_if_needed(home: Path, port: int | None = None) -> tuple[str, bool]:
+    """(endpoint, whether this call started the server) for this state folder."""
     with _start_lock(home):
         endpoint = running_endpoint(home)
         if endpoint:
-            return endpoint
-        return _spawn(home, port)
+            return endpoint, False
+        return _spawn(home, port), True
 
 
 def _spawn(home: Path, port: int | None) -> str:
     settings = ServerSettings.from_env(home, port)
     env = environ.for_server(os.environ)  # no real AWS credentials, no redirect to itself
-    for stale in (settings.pid_file, settings.port_file):  # no server answers for them
-        stale.unlink(missing_ok=True)
+    # stale pid and port files stay: the new server overwrites them once it holds the folder's lock
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(config.REPO_ROOT), env.get("PYTHONPATH", "")) if p
     )
@@ -102,10 +106,7 @@ def _spawn(home: Path, port: int | None) -> str:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(
-                f"localcloud server exited with code {process.returncode}; see "
-                f"{home / 'server.log'}"
-            )
+            raise RuntimeError(_last_words(home / "server.log", process.returncode))
         port_text = _read(settings.port_file)  # written once serving, maybe on a later port
         if port_text and settings.pid_file.exists():
             endpoint = config.endpoint_for(int(port_text))
@@ -115,6 +116,16 @@ def _spawn(home: Path, port: int | None) -> str:
         time.sleep(0.1)
     process.terminate()
     raise RuntimeError(f"localcloud server did not answer within {START_TIMEOUT_S:.0f} s")
+
+
+def _last_words(log: Path, code: int) -> str:
+    """Why a server we started exited: its own last line, if it said one."""
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    said = lines[-1].removeprefix("localcloud: ") if lines else ""
+    return said or f"localcloud server exited with code {code}; see {log}"
 
 
 def server_pid(home: Path) -> int | None:

@@ -20,6 +20,7 @@ def kernel_spec() -> dict[str, object]:
             "-m",
             "localcloud",
             "run",
+            "--keep-server",  # a server this kernel started outlives it: other kernels may use it
             "--",
             sys.executable,
             "-m",

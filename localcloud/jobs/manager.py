@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 import threading
 import time
@@ -19,16 +18,11 @@ from localcloud.errors import not_found
 from localcloud.errors import validation as validation_error
 from localcloud.hosts import safepaths
 from localcloud.hosts.data import S3Access
-from localcloud.jobs import quotas, validation
+from localcloud.jobs import quotas, records, validation
+from localcloud.jobs.logsink import LogSink, LogWriter
 from localcloud.jobs.model import MESSAGES, TrainingJob, pending_message
 
 POLL_S = 0.1
-
-
-class LogWriter(Protocol):
-    """Where host output goes: one CloudWatch Logs event per line."""
-
-    def __call__(self, region: str, stream: str, timestamp_ms: int, message: str) -> None: ...
 
 
 class Cluster(Protocol):
@@ -92,8 +86,10 @@ class JobManager:
         stop_grace_s: float = 5.0,
         cluster_factory: ClusterFactory | None = None,
         host_env: HostEnv | None = None,
+        records_dir: Path | None = None,
     ) -> None:
         self.jobs_dir = jobs_dir
+        self.records_dir = records_dir  # where every job's record outlives the server
         self.host_env = host_env  # the server's: sends the hosts' AWS calls to it
         self.s3 = s3
         self.log_writer = log_writer
@@ -106,6 +102,8 @@ class JobManager:
         self._queue: deque[str] = deque()
         self._running: set[str] = set()
         self._closing = False
+        if records_dir is not None:
+            self._restore(records_dir)
 
     # ---- API side -------------------------------------------------------------------------
 
@@ -134,6 +132,7 @@ class JobManager:
                 target=self._run, args=(job, control), name=f"job-{name}", daemon=True
             )
             control.thread.start()
+        self._save(job)
         return job
 
     def describe(self, name: str) -> dict[str, Any]:
@@ -257,8 +256,9 @@ class JobManager:
             if control.stop.is_set():
                 return self._end_stopped(job, control, None)
             job.transition("Downloading", MESSAGES["Downloading"])
+        self._save(job)
         factory = self._factory or _default_cluster_factory(self.host_env)
-        sink = _LogSink(job, job_dir, self.log_writer, self._lock)
+        sink = LogSink(job, job_dir, self.log_writer, self._lock)
         cluster = factory(job.request, job_dir, self.s3, sink)
         try:
             cluster.prepare()
@@ -269,6 +269,7 @@ class JobManager:
             if control.stop.is_set():
                 return self._end_stopped(job, control, cluster)
             job.transition("Training", MESSAGES["Training"])
+        self._save(job)
         try:
             cluster.start()
             supervised = self._supervise(job, control, cluster)
@@ -335,36 +336,29 @@ class JobManager:
             job.finish("Failed", "Failed")
 
     def _save(self, job: TrainingJob) -> None:
+        """The job's record (records_dir) and its describe() in the job folder (for `clean`)."""
+        with self._lock:
+            record = records.dumps(job)
+            text = json.dumps(job.describe(), indent=1, default=str)
+        if self.records_dir is not None:
+            records.write(self.records_dir, job.name, record)
         folder = self.jobs_dir / job.name
         if folder.is_dir():
-            with self._lock:
-                text = json.dumps(job.describe(), indent=1, default=str)
             safepaths.write_file(folder, "job.json", text.encode())
 
+    def _restore(self, folder: Path) -> None:
+        """Answer for the jobs of earlier servers; one that was running is Failed, saying why."""
+        found, unreadable = records.load_all(folder)
+        for job in found:
+            self._jobs[job.name] = job
+            if records.mark_lost(job):
+                self._save(job)
+        for name in unreadable:
+            print(f"localcloud: could not read the job record {name}; it is left as it is")
 
-class _LogSink:
-    """log_sink(host, line) for one job: CloudWatch event, host log file, metrics."""
-
-    def __init__(
-        self, job: TrainingJob, job_dir: Path, writer: LogWriter, lock: threading.Condition
-    ) -> None:
-        self._job = job
-        self._dir = job_dir
-        self._writer = writer
-        self._lock = lock
-        self._epoch = int(job.training_start or time.time())
-        self._io = threading.Lock()
-
-    def __call__(self, host: str, line: str) -> None:
-        line = line.rstrip("\r\n")
-        now = time.time()
-        message = line.replace("\t", "#011")  # what CloudWatch shows for a tab (contract §4.3)
-        with self._io:
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-            with os.fdopen(safepaths.open_no_follow(self._dir, f"{host}.log", flags), "a") as log:
-                log.write(line + "\n")  # never through a link a script left at that name
-            stream = f"{self._job.name}/{host}-{self._epoch}"
-            self._writer(self._job.region, stream, int(now * 1000), message)
-        if self._job.metric_rules:
-            with self._lock:
-                self._job.record_metrics(message, now)
+    def update_tags(self, job: TrainingJob, add: dict[str, str], drop: set[str]) -> None:
+        """AddTags / DeleteTags on a job, kept in its record."""
+        with self._lock:
+            job.tags = [t for t in job.tags if t["Key"] not in add and t["Key"] not in drop]
+            job.tags += [{"Key": k, "Value": v} for k, v in add.items()]
+        self._save(job)

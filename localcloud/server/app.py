@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import functools
 import json
 import logging
@@ -18,6 +19,7 @@ from localcloud import config, credentials, environ
 from localcloud.config import ServerSettings
 from localcloud.credentials import RoleCredentials
 from localcloud.jobs.manager import JobManager
+from localcloud.server import s3_journal
 from localcloud.server.guard import CredentialBook, Guard
 from localcloud.server.router import Router
 
@@ -30,12 +32,15 @@ class LocalCloudServer:
         self.endpoint = config.endpoint_for(settings.port)
         self.guard = guard  # False only in-process, for bench/ to measure what the checks cost
         self._server: Any = None
+        self._lock: Any = None
+        self.logs: Any = None  # the training-job log store (server/logs_store.py), once started
         self._thread: threading.Thread | None = None
         self.manager: JobManager | None = None
 
     def start(self) -> None:
         """Bind, serve in a background thread, create the course's role and notebook instance."""
         os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"  # browsers are never clients
+        os.environ["MOTO_S3_DEFAULT_KEY_BUFFER_SIZE"] = str(s3_journal.MOTO_BUFFER_BYTES)
         from moto.moto_server import werkzeug_app
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
@@ -46,22 +51,26 @@ class LocalCloudServer:
 
         from localcloud.hosts.process import kill_recorded_hosts
         from localcloud.jobs.s3io import ServerS3
-        from localcloud.server.logs_api import MotoLogWriter
+        from localcloud.server.logs_api import DiskLogWriter
+        from localcloud.server.logs_store import LogStore
 
         werkzeug_app.DISABLE_GLOBAL_CORS = True  # read at import; moto may be imported already
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no per-request lines in logs
+        self._lock = hold_state_lock(self.settings)  # before anything in the folder is touched
         secret = credentials.load_or_create(self.settings.home)
         self.settings.jobs_dir.mkdir(parents=True, exist_ok=True)
-        kill_recorded_hosts(self.settings.jobs_dir)  # hosts a killed server left running
+        kill_recorded_hosts(self.settings.jobs_dir)  # we hold the lock: their server is gone
+        self.logs = LogStore(self.settings.home / "logs")  # a write a kill cut off is repaired
         listener = _listen(self.settings)
         self.settings = replace(self.settings, port=listener.getsockname()[1])
         self.endpoint = config.endpoint_for(self.settings.port)
         self.manager = JobManager(
             self.settings.jobs_dir,
             ServerS3(self.endpoint, config.DEFAULT_REGION, secret),
-            MotoLogWriter(config.ACCOUNT_ID),
+            DiskLogWriter(self.logs),
             max_running=self.settings.max_running_jobs,
             stop_grace_s=self.settings.stop_grace_s,
+            records_dir=self.settings.records_dir,
             host_env=functools.partial(
                 environ.redirected,
                 endpoint=self.endpoint,
@@ -71,7 +80,13 @@ class LocalCloudServer:
             ),
         )
         app: Any = Router(
-            DomainDispatcherApplication(create_backend_app), self.manager, self.settings
+            # S3 from the state folder, loaded before serving; each change stored before its answer
+            s3_journal.durable(
+                DomainDispatcherApplication(create_backend_app), self.settings.home / "s3"
+            ),
+            self.manager,
+            self.settings,
+            logs=self.logs,
         )
         if self.guard:
             app = Guard(app, CredentialBook(secret, config.ACCOUNT_ID), self.settings.port)
@@ -98,6 +113,36 @@ class LocalCloudServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(5)
+        if self.logs is not None:
+            self.logs.close()
+            self.logs = None
+        if self._lock is not None:
+            self._lock.close()  # the next server of this folder may start
+            self._lock = None
+
+
+class AlreadyServing(RuntimeError):
+    """Another live server holds this state folder."""
+
+
+def hold_state_lock(settings: ServerSettings) -> Any:
+    """The state folder's lock, held open for the server's life; AlreadyServing if taken.
+
+    The kernel lets go of it when the process ends, however it ends, so a crashed server never
+    blocks the next; a pid file could name a process that is gone or someone else's.
+    """
+    settings.home.mkdir(parents=True, exist_ok=True)
+    handle = open(settings.home / "server.lock", "a+")  # noqa: SIM115 - held for the server's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        pid = settings.pid_file.read_text().strip() if settings.pid_file.exists() else "?"
+        raise AlreadyServing(
+            f"a server (pid {pid}) is already serving {settings.home}; nothing was changed. "
+            "Use it, or stop it first: python -m localcloud stop"
+        ) from None
+    return handle
 
 
 def _listen(settings: ServerSettings) -> socket.socket:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localcloud.errors import AwsError, not_found, validation
+from localcloud.errors import not_found, unknown_operation, validation
 from localcloud.jobs import validation as checks
 from localcloud.jobs.manager import JobManager
 from localcloud.server.paging import page
@@ -84,13 +84,11 @@ def _tags(manager: JobManager, action: str, body: dict[str, Any]) -> dict[str, A
         raise not_found(f"Requested resource not found: {arn}")
     if action == "AddTags":
         new = {t["Key"]: t["Value"] for t in body.get("Tags") or []}
-        job.tags = [t for t in job.tags if t["Key"] not in new]
-        job.tags += [{"Key": k, "Value": v} for k, v in new.items()]
+        manager.update_tags(job, new, set())
         return {"Tags": [{"Key": k, "Value": v} for k, v in new.items()]}
     if action == "DeleteTags":
-        drop = set(body.get("TagKeys") or [])
-        job.tags = [t for t in job.tags if t["Key"] not in drop]
+        manager.update_tags(job, {}, set(body.get("TagKeys") or []))
         return {}
     if action == "ListTags":
         return _page(job.tags, body, "Tags", 50)
-    raise AwsError("UnknownOperationException", f"Operation {action} is not supported")
+    raise unknown_operation(action)

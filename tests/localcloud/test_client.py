@@ -92,7 +92,7 @@ def test_kernel_spec_runs_ipykernel_through_localcloud_run(tmp_path, monkeypatch
     spec = json.loads((folder / "kernel.json").read_text())
     assert folder.name == "localcloud"
     assert spec["display_name"] == "Python 3 (localcloud)"
-    assert spec["argv"][1:5] == ["-m", "localcloud", "run", "--"]
+    assert spec["argv"][1:6] == ["-m", "localcloud", "run", "--keep-server", "--"]
     assert spec["argv"][-5:-1] == ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
 
 
