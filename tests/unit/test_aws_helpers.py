@@ -65,12 +65,6 @@ def moto_account(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[bo
         yield boto3.Session(region_name=REGION)
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[boto3.Session]:
-    with moto_account(monkeypatch, tmp_path) as account:
-        yield account
-
-
 def answer(
     session: boto3.Session, service: str, operation: str, reply: Callable[[dict], dict]
 ) -> list[dict]:

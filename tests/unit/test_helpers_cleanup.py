@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,16 +15,9 @@ from test_aws_helpers import (
     make_bucket,
     make_job,
     make_notebook,
-    moto_account,
 )
 
 from helpers import AWS_helpers as h
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[boto3.Session]:
-    with moto_account(monkeypatch, tmp_path) as account:
-        yield account
 
 
 def serve_stop(session: boto3.Session) -> list[dict]:

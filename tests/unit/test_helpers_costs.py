@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from test_aws_helpers import (
     make_job,
-    moto_account,
     patch_describe,
 )
 
 from helpers import AWS_helpers as h
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[boto3.Session]:
-    with moto_account(monkeypatch, tmp_path) as account:
-        yield account
 
 
 def test_price_table_is_dated_and_sourced() -> None:

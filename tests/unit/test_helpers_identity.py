@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,17 +16,10 @@ from test_aws_helpers import (
     answer,
     error,
     make_notebook,
-    moto_account,
 )
 
 from helpers import AWS_helpers as h
 from helpers import identity
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[boto3.Session]:
-    with moto_account(monkeypatch, tmp_path) as account:
-        yield account
 
 
 def test_notebook_info_by_name_and_region(aws: boto3.Session) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,17 +15,10 @@ from test_aws_helpers import (
     answer,
     backend,
     make_job,
-    moto_account,
     patch_describe,
 )
 
 from helpers import AWS_helpers as h
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[boto3.Session]:
-    with moto_account(monkeypatch, tmp_path) as account:
-        yield account
 
 
 def test_record_test_accuracy(aws: boto3.Session) -> None:

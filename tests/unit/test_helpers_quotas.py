@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import boto3
 import pytest
 from test_aws_helpers import (
@@ -13,18 +10,10 @@ from test_aws_helpers import (
     answer,
     error,
     make_bucket,
-    moto_account,
 )
 
 from helpers import AWS_helpers as h
 from helpers.quotas import INSTANCE_COUNT_QUOTA
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[boto3.Session]:
-    with moto_account(monkeypatch, tmp_path) as account:
-        yield account
-
 
 QUOTAS = [
     {"QuotaName": "ml.m5.large for training job usage", "QuotaCode": "L-M5L", "Value": 20.0},

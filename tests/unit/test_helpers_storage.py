@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import boto3
 import pytest
 from test_aws_helpers import (
     REGION,
     answer,
     make_bucket,
-    moto_account,
 )
 
 from helpers import AWS_helpers as h
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[boto3.Session]:
-    with moto_account(monkeypatch, tmp_path) as account:
-        yield account
 
 
 def test_s3_listing_size_and_cost(aws: boto3.Session) -> None:
