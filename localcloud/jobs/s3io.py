@@ -5,21 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from localcloud.credentials import RoleCredentials
+
 
 class ServerS3:
     """S3Access over HTTP to the localcloud server itself (moto's S3 behind it)."""
 
-    def __init__(self, endpoint: str, region: str, secret: Any) -> None:
-        import boto3  # moto already imports it in the server; keep the module cheap to import
+    def __init__(self, endpoint: str, region: str, secret: RoleCredentials) -> None:
         from botocore.config import Config
 
-        session = boto3.session.Session(
-            aws_access_key_id=secret.access_key_id,
-            aws_secret_access_key=secret.secret_access_key,
-            aws_session_token=secret.session_token,
-            region_name=region,
-        )
-        self._client: Any = session.client(
+        self._client: Any = secret.boto_session(region).client(
             "s3",
             endpoint_url=endpoint,
             config=Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"}),

@@ -192,14 +192,7 @@ def register_role_session(secret: RoleCredentials) -> None:
 
 def bootstrap(endpoint: str, settings: ServerSettings, secret: RoleCredentials) -> None:
     """Create what a SageMaker notebook account already has: the execution role, the notebook."""
-    import boto3
-
-    session = boto3.session.Session(
-        aws_access_key_id=secret.access_key_id,
-        aws_secret_access_key=secret.secret_access_key,
-        aws_session_token=secret.session_token,
-        region_name=config.region(),
-    )
+    session = secret.boto_session(config.region())
     iam = session.client("iam", endpoint_url=endpoint)
     trust = {
         "Version": "2012-10-17",

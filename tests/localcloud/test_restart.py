@@ -12,7 +12,6 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-import boto3
 import psutil
 import pytest
 
@@ -32,13 +31,7 @@ def _free_port() -> int:
 
 
 def _clients(home: Path, endpoint: str) -> tuple[Any, Any]:
-    secret = credentials.load(home)
-    session = boto3.session.Session(
-        aws_access_key_id=secret.access_key_id,
-        aws_secret_access_key=secret.secret_access_key,
-        aws_session_token=secret.session_token,
-        region_name="us-east-1",
-    )
+    session = credentials.load(home).boto_session()
     return session.client("s3", endpoint_url=endpoint), session.client(
         "sagemaker", endpoint_url=endpoint
     )
