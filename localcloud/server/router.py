@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -16,12 +17,13 @@ from localcloud import config
 from localcloud.config import ServerSettings
 from localcloud.errors import AwsError, unknown_operation
 from localcloud.jobs.manager import JobManager
-from localcloud.server import quotas_api, sagemaker_api
+from localcloud.server import logs_api, quotas_api, sagemaker_api
 from localcloud.server.guard import HEALTH_PATH
 from localcloud.shapes import service_model
 
 StartResponse = Callable[..., Any]
 # X-Amz-Target prefixes of the JSON-protocol services the course uses, and botocore's names.
+INVOCATIONS = re.compile(r"/endpoints/[^/]+/invocations(-response-stream|-async)?")
 JSON_TARGETS = {
     "SageMaker": "sagemaker",
     "ServiceQuotasV20190624": "service-quotas",
@@ -65,10 +67,13 @@ def json_request(prefix: str, action: str, raw: bytes) -> dict[str, Any]:
 class Router:
     """WSGI app: training jobs and SageMaker quotas to us, everything else to moto unchanged."""
 
-    def __init__(self, moto_app: Any, manager: JobManager, settings: ServerSettings) -> None:
+    def __init__(
+        self, moto_app: Any, manager: JobManager, settings: ServerSettings, logs: Any = None
+    ) -> None:
         self.moto_app = moto_app
         self.manager = manager
         self.settings = settings
+        self.logs = logs  # the training-job log group's store (logs_api); None: all to moto
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         answer = self._answer(environ)
@@ -79,6 +84,13 @@ class Router:
     def _answer(self, environ: dict[str, Any]) -> Response | None:
         if environ.get("PATH_INFO") == HEALTH_PATH:
             return json_response(200, self._health())
+        if environ.get("PATH_INFO", "").startswith("/moto-api"):  # reset, seed, recorder...
+            return json_response(
+                404, {"__type": "UnknownOperationException", "message": "Not Found"}
+            )
+        if INVOCATIONS.fullmatch(environ.get("PATH_INFO", "")):  # sagemaker-runtime
+            message = sagemaker_api.NO_HOSTING.format(action="InvokeEndpoint")
+            return json_response(400, {"__type": "ValidationError", "message": message})
         prefix, _, action = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
         if prefix not in JSON_TARGETS:
             return None
@@ -121,4 +133,8 @@ class Router:
             )
         if prefix == "ServiceQuotasV20190624" and quotas_api.handles(action, body):
             return lambda region: quotas_api.handle(action, body, region)
+        if prefix == "Logs_20140328" and self.logs is not None and logs_api.handles(action, body):
+            return lambda region: logs_api.handle(
+                self.logs, action, body, region, config.ACCOUNT_ID
+            )
         return None
