@@ -180,7 +180,10 @@ def _patch_botocore_session(module: ModuleType) -> None:
         if not endpoint:
             return original(self, *args, **kwargs)
         bound = signature.bind(self, *args, **kwargs)
-        bound.arguments["endpoint_url"] = endpoint
+        if not _names_loopback(bound.arguments.get("endpoint_url")):
+            # every endpoint, the SDK's explicit regional ones included, becomes ours; one that
+            # already names a server on this machine (another localcloud) is kept
+            bound.arguments["endpoint_url"] = endpoint
         bound.arguments["config"] = _client_config(bound.arguments.get("config"))
         client = original(*bound.args, **bound.kwargs)
         client.meta.events.register("after-call-error", _explain_connection_error)
@@ -188,6 +191,14 @@ def _patch_botocore_session(module: ModuleType) -> None:
 
     create_client._localcloud = True  # type: ignore[attr-defined]
     session_cls.create_client = create_client
+
+
+def _names_loopback(url: str | None) -> bool:
+    from urllib.parse import urlsplit
+
+    from localcloud.offline import is_loopback_host
+
+    return bool(url) and is_loopback_host(urlsplit(url).hostname or "")
 
 
 def _client_config(user: Any) -> Any:

@@ -166,6 +166,22 @@ class JobManager:
             self._controls[name].stop.set()
             self._lock.notify_all()
 
+    def delete(self, name: str) -> None:
+        """DeleteTrainingJob: an ended job is forgotten (record, folder); S3 and logs stay."""
+        with self._lock:
+            job = self._get(name)
+            if not job.terminal:
+                raise validation_error(
+                    f"The request was rejected because the training job is in status {job.status}."
+                )
+            del self._jobs[name]
+            control = self._controls.pop(name, None)
+        if control is not None and control.thread is not None:
+            control.thread.join(5)  # its last save is done before the record goes
+        if self.records_dir is not None:
+            records.remove(self.records_dir, name)
+        shutil.rmtree(self.jobs_dir / name, ignore_errors=True)
+
     def shutdown(self, timeout: float | None = None) -> None:
         """Stop every job that hasn't ended (hosts killed) and wait for their threads."""
         with self._lock:

@@ -139,7 +139,8 @@ class TrainingJob:
             "TrainingJobArn": self.arn,
             "AlgorithmSpecification": req["AlgorithmSpecification"],
             "RoleArn": req["RoleArn"],
-            "OutputDataConfig": req["OutputDataConfig"],
+            # the service always answers with a KmsKeyId (empty when none was asked for)
+            "OutputDataConfig": {"KmsKeyId": "", **req["OutputDataConfig"]},
             "ResourceConfig": req["ResourceConfig"],
             "StoppingCondition": req["StoppingCondition"],
             "TrainingJobStatus": self.status,

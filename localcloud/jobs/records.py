@@ -85,6 +85,11 @@ def write(folder: Path, name: str, text: str) -> None:
     os.replace(tmp, target)
 
 
+def remove(folder: Path, name: str) -> None:
+    """Forget one job (DeleteTrainingJob)."""
+    _path(folder, name).unlink(missing_ok=True)
+
+
 def load_all(folder: Path) -> tuple[list[TrainingJob], list[str]]:
     """(every readable record, oldest first; the names of files that could not be read)."""
     jobs, unreadable = [], []

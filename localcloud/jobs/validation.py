@@ -18,6 +18,7 @@ OPERATIONS = frozenset(
         "DescribeTrainingJob",
         "ListTrainingJobs",
         "StopTrainingJob",
+        "DeleteTrainingJob",
         "AddTags",
         "ListTags",
         "DeleteTags",

@@ -10,14 +10,35 @@ from localcloud.jobs.manager import JobManager
 from localcloud.server.paging import page
 
 JOB_ACTIONS = frozenset(
-    {"CreateTrainingJob", "DescribeTrainingJob", "ListTrainingJobs", "StopTrainingJob"}
+    {
+        "CreateTrainingJob",
+        "DescribeTrainingJob",
+        "ListTrainingJobs",
+        "StopTrainingJob",
+        "DeleteTrainingJob",
+    }
+)
+# Hosting: localcloud trains, it does not serve models; saying so beats a fake InService.
+HOSTING_ACTIONS = frozenset(
+    {
+        "CreateModel",
+        "CreateEndpointConfig",
+        "CreateEndpoint",
+        "UpdateEndpoint",
+        "CreateTransformJob",
+        "CreateInferenceComponent",
+    }
+)
+NO_HOSTING = (
+    "localcloud does not host models: {action} is not available offline. Download the job's "
+    "model.tar.gz and load the model in the notebook instead, or run this part on AWS."
 )
 TAG_ACTIONS = frozenset({"AddTags", "ListTags", "DeleteTags"})
 
 
 def handles(action: str, body: dict[str, Any]) -> bool:
     """True for the calls answered here; everything else stays with moto."""
-    if action in JOB_ACTIONS:
+    if action in JOB_ACTIONS or action in HOSTING_ACTIONS:
         return True
     arn = body.get("ResourceArn", "") if isinstance(body, dict) else ""
     return action in TAG_ACTIONS and ":training-job/" in str(arn)
@@ -27,6 +48,8 @@ def handle(
     manager: JobManager, action: str, body: dict[str, Any], region: str, account: str
 ) -> dict[str, Any]:
     """Answer one training-job action (raises AwsError for the service's errors)."""
+    if action in HOSTING_ACTIONS:
+        raise validation(NO_HOSTING.format(action=action))
     body = checks.check_request(action, body)  # from here on, every member is well-formed
     if action == "CreateTrainingJob":
         job = manager.create(body, region, account)
@@ -35,6 +58,9 @@ def handle(
         return manager.describe(_name(body))
     if action == "StopTrainingJob":
         manager.stop(_name(body))
+        return {}
+    if action == "DeleteTrainingJob":
+        manager.delete(_name(body))
         return {}
     if action == "ListTrainingJobs":
         return _list(manager, body)

@@ -280,3 +280,12 @@ def test_the_secret_stays_in_its_file(localcloud_server, secret):
         if (home / name).exists():
             assert secret.secret_access_key not in (home / name).read_text()
     assert secret.secret_access_key not in repr(secret)
+
+
+def test_motos_own_control_routes_are_closed_even_to_signed_clients(localcloud_server, secret):
+    creds = _creds(secret)
+    for path in ("/moto-api/reset", "/moto-api/data.json", "/moto-api/seed?a=42"):
+        status, _, _ = _send(localcloud_server.endpoint, "POST", path, b"", sign=creds)
+        assert status == 404, path
+    # what a reset would have wiped is still there
+    assert localcloud_server.client("sts").get_caller_identity()["Arn"].endswith("/localcloud")

@@ -8,7 +8,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from _lc_jobs import describe, unique, upload_train, write_script, xgboost_estimator
+from _lc_jobs import describe, unique, upload_train, wait_for, write_script, xgboost_estimator
+from botocore.exceptions import ClientError
 
 pytestmark = pytest.mark.localcloud
 
@@ -296,3 +297,73 @@ def test_zero_quota_is_resource_limit_exceeded(sm_session, tmp_path):
         "AWS Service Quotas to request an increase for this quota. If AWS Service Quotas is not "
         "available, contact AWS support to request an increase for this quota."
     )
+
+
+def test_delete_training_job_forgets_an_ended_job_only(sm_session, tmp_path):
+    sm = sm_session.sagemaker_client
+    source = write_script(tmp_path / "src", "import time\ntime.sleep(60)\n")
+    running = unique("undeletable")
+    estimator = xgboost_estimator(sm_session, source)
+    estimator.fit({"train": upload_train(sm_session, unique("del"))}, job_name=running, wait=False)
+    with pytest.raises(ClientError) as caught:
+        sm.delete_training_job(TrainingJobName=running)
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert "in status InProgress" in caught.value.response["Error"]["Message"]
+    sm.stop_training_job(TrainingJobName=running)
+    wait_for(lambda: describe(sm_session, running)["TrainingJobStatus"] == "Stopped", 120)
+
+    sm.delete_training_job(TrainingJobName=running)  # ended now: the same call succeeds
+    with pytest.raises(ClientError) as caught:
+        sm.describe_training_job(TrainingJobName=running)
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFound"
+    assert running not in [
+        j["TrainingJobName"]
+        for j in sm.list_training_jobs(NameContains=running)["TrainingJobSummaries"]
+    ]
+    # the name may be used again, as the service allows after a delete
+    source = write_script(tmp_path / "again", "print('again')\n")
+    xgboost_estimator(sm_session, source).fit(
+        {"train": upload_train(sm_session, unique("del2"))}, job_name=running, logs=False
+    )
+    assert describe(sm_session, running)["TrainingJobStatus"] == "Completed"
+
+
+@pytest.mark.parametrize(
+    ("call", "kwargs"),
+    [
+        (
+            "create_model",
+            {"ModelName": "m", "ExecutionRoleArn": "arn:aws:iam::123456789012:role/r"},
+        ),
+        ("create_endpoint", {"EndpointName": "e", "EndpointConfigName": "c"}),
+    ],
+)
+def test_hosting_is_refused_plainly_not_faked(localcloud_server, call, kwargs):
+    sm = localcloud_server.client("sagemaker")
+    with pytest.raises(ClientError) as caught:
+        getattr(sm, call)(**kwargs)
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert "localcloud does not host models" in caught.value.response["Error"]["Message"]
+    assert sm.list_training_jobs()["ResponseMetadata"]["HTTPStatusCode"] == 200  # still serving
+
+
+def test_invoke_endpoint_is_refused_plainly(localcloud_server):
+    runtime = localcloud_server.client("sagemaker-runtime")
+    with pytest.raises(ClientError) as caught:
+        runtime.invoke_endpoint(EndpointName="e", Body=b"1,2,3", ContentType="text/csv")
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    assert "localcloud does not host models" in caught.value.response["Error"]["Message"]
+
+
+def test_attach_to_a_finished_job(sm_session, tmp_path):
+    from sagemaker.xgboost import XGBoost
+
+    source = write_script(tmp_path / "src", "print('attach me')\n")
+    name = unique("attach")
+    xgboost_estimator(sm_session, source).fit(
+        {"train": upload_train(sm_session, unique("att"))}, job_name=name, logs=False
+    )
+    attached = XGBoost.attach(name, sagemaker_session=sm_session)
+    assert attached.latest_training_job.name == name
+    assert attached.model_data.endswith("/output/model.tar.gz")
+    assert describe(sm_session, name)["OutputDataConfig"]["KmsKeyId"] == ""
