@@ -67,6 +67,12 @@ def _status(sm: Any, name: str) -> dict[str, Any]:
     return sm.describe_training_job(TrainingJobName=name)
 
 
+def _model_bytes(home: Path, endpoint: str, description: dict[str, Any]) -> bytes:
+    s3, _ = _clients(home, endpoint)
+    bucket, _, key = description["ModelArtifacts"]["S3ModelArtifacts"][5:].partition("/")
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
 def _hosts_of(job_dir: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter():
@@ -89,6 +95,9 @@ def test_jobs_survive_a_stop_and_a_crash_and_a_running_one_is_reported_lost(tmp_
         arn = _status(sm, "done-before")["TrainingJobArn"]
         sm.add_tags(ResourceArn=arn, Tags=[{"Key": "accuracy", "Value": "0.8"}])
         before = _status(sm, "done-before")
+        model_before = _model_bytes(home, endpoint, before)
+        with tarfile.open(fileobj=io.BytesIO(model_before)) as archive:
+            assert archive.getnames() == []  # the script saved no model: an empty archive
 
         assert control.stop(home)
         endpoint = control.ensure_running(home, port)
@@ -98,6 +107,7 @@ def test_jobs_survive_a_stop_and_a_crash_and_a_running_one_is_reported_lost(tmp_
             assert after[key] == before[key], key
         tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=arn)["Tags"]}
         assert tags == {"owner": "tests", "accuracy": "0.8"}
+        assert _model_bytes(home, endpoint, after) == model_before
 
         _start_job(
             home, endpoint, "cut-short", "import time\nprint('up', flush=True)\ntime.sleep(300)\n"
