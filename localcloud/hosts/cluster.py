@@ -178,7 +178,7 @@ class Cluster:
             self._log(host, "Invoking script with the following command:")
             self._log(host, shlex.join(cmd))
         worker = process.launch(host, cmd, env, cwd)
-        process.record_group(self.job_dir, worker.proc.pid)
+        process.record_group(self.job_dir, worker.proc.pid, worker.token)
         with self._lock:
             self._workers.append(worker)
             self._started.setdefault(host, time.monotonic())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from localcloud.hosts import process
+from localcloud.hosts import process, processtree
 from localcloud.testing import wait_for
 
 # The leader starts a child in its own group, prints the child's pid, then exits (or sleeps).
@@ -47,15 +48,15 @@ def test_live_members_and_start_time_follow_the_group() -> None:
     leader, child = _group("stay")
     try:
         assert os.getpgid(child) == leader.pid
-        assert process.live_members(leader.pid)
-        assert process.start_time(leader.pid) == psutil.Process(leader.pid).create_time()
-        process.kill_group(leader.pid, signal.SIGKILL)
+        assert processtree.live_members(leader.pid)
+        assert processtree.start_time(leader.pid) == psutil.Process(leader.pid).create_time()
+        processtree.kill_group(leader.pid, signal.SIGKILL)
         leader.wait(timeout=30)
-        process.wait_group_gone(leader.pid, timeout_s=30)
-        assert not process.live_members(leader.pid)
-        assert process.start_time(leader.pid) is None and _gone(child)
+        processtree.wait_group_gone(leader.pid, timeout_s=30)
+        assert not processtree.live_members(leader.pid)
+        assert processtree.start_time(leader.pid) is None and _gone(child)
     finally:
-        process.kill_group(leader.pid, signal.SIGKILL)
+        processtree.kill_group(leader.pid, signal.SIGKILL)
         leader.wait(timeout=30)
 
 
@@ -64,11 +65,12 @@ def test_group_whose_leader_is_gone_is_still_killed(tmp_path: Path) -> None:
     leader, child = _group("leave")
     try:
         (jobs / "job" / process.HOSTS_RECORD).mkdir(parents=True)
-        process.record_group(jobs / "job", leader.pid)
+        process.record_group(jobs / "job", leader.pid, "f" * 32)
         recorded = (jobs / "job" / process.HOSTS_RECORD / str(leader.pid)).read_text()
-        assert float(recorded) == psutil.Process(leader.pid).create_time()
+        started = psutil.Process(leader.pid).create_time()
+        assert json.loads(recorded) == {"started": started, "token": "f" * 32}
         leader.wait(timeout=30)  # reaped: only the child keeps the group (and its id) alive
-        assert process.start_time(leader.pid) is None and process.live_members(leader.pid)
+        assert processtree.start_time(leader.pid) is None and processtree.live_members(leader.pid)
         assert process.kill_recorded_hosts(jobs) == [leader.pid]
         assert wait_for(lambda: _gone(child), timeout=30)
         assert list((jobs / "job" / process.HOSTS_RECORD).iterdir()) == []
@@ -77,5 +79,5 @@ def test_group_whose_leader_is_gone_is_still_killed(tmp_path: Path) -> None:
         assert process.kill_recorded_hosts(jobs) == []
         assert list((jobs / "job" / process.HOSTS_RECORD).iterdir()) == []
     finally:
-        process.kill_group(leader.pid, signal.SIGKILL)
+        processtree.kill_group(leader.pid, signal.SIGKILL)
         leader.wait(timeout=30)
