@@ -29,16 +29,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from localcloud.testing import COURSE_XGBOOST_HYPERPARAMETERS as HYPERPARAMETERS
 
-HYPERPARAMETERS = {
-    "max_depth": 5,
-    "eta": 0.1,
-    "subsample": 0.8,
-    "colsample_bytree": 0.8,
-    "num_round": 100,
-    "train": "titanic_train.csv",
-}
+REPO = Path(__file__).resolve().parents[1]
 
 
 def serve(home: str, guard: bool, pipe: Connection) -> None:

@@ -19,16 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from localcloud.testing import COURSE_XGBOOST_HYPERPARAMETERS as HYPERPARAMETERS
 
-HYPERPARAMETERS = {
-    "max_depth": 5,
-    "eta": 0.1,
-    "subsample": 0.8,
-    "colsample_bytree": 0.8,
-    "num_round": 100,
-    "train": "titanic_train.csv",
-}
+REPO = Path(__file__).resolve().parents[1]
 
 
 def direct_run(workdir: Path) -> float:

@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 import psutil
 from botocore.config import Config
 
@@ -38,15 +37,14 @@ def _free_port() -> int:
 
 
 def _s3(home: Path, port: int) -> Any:
-    secret = credentials.load(home)
-    return boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        region_name="us-east-1",
-        aws_access_key_id=secret.access_key_id,
-        aws_secret_access_key=secret.secret_access_key,
-        aws_session_token=secret.session_token,
-        config=Config(s3={"addressing_style": "path"}, max_pool_connections=16),
+    return (
+        credentials.load(home)
+        .boto_session()
+        .client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            config=Config(s3={"addressing_style": "path"}, max_pool_connections=16),
+        )
     )
 
 

@@ -5,6 +5,9 @@ It imports nothing from localcloud, tests/ or bench/, so both sides can import i
 
 from __future__ import annotations
 
+import io
+import tarfile
+import textwrap
 import time
 import uuid
 from collections.abc import Callable
@@ -79,3 +82,26 @@ def wait_for(predicate: Callable[[], T], timeout: float = 30.0, every: float = 0
             return value
         time.sleep(every)
     raise AssertionError("condition not reached in time")
+
+
+# The course's managed XGBoost job (notebook 02), as the benches run it.
+COURSE_XGBOOST_HYPERPARAMETERS = {
+    "max_depth": 5,
+    "eta": 0.1,
+    "subsample": 0.8,
+    "colsample_bytree": 0.8,
+    "num_round": 100,
+    "train": "titanic_train.csv",
+}
+
+
+def source_tar(files: dict[str, str]) -> bytes:
+    """A sourcedir.tar.gz holding these files (their text dedented)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = textwrap.dedent(text).encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
-import tarfile
-import textwrap
 from pathlib import Path
 
 import psutil
@@ -17,18 +14,7 @@ from localcloud.hosts.cluster import Cluster, _free_ports
 from localcloud.hosts.data import assign_objects, parse_s3_uri, relative_key
 from localcloud.hosts.errors import ClientError
 from localcloud.hosts.process import HOSTS_RECORD, kill_recorded_hosts
-from localcloud.testing import PT_IMAGE, XGB_IMAGE, FolderS3, channel, wait_for
-
-
-def source_tar(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = textwrap.dedent(text).encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+from localcloud.testing import PT_IMAGE, XGB_IMAGE, FolderS3, channel, source_tar, wait_for
 
 
 def script_request(

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
-import textwrap
 from pathlib import Path
 
 import psutil
@@ -19,7 +16,7 @@ from _lc_jobs import describe, unique, upload_train, wait_for, write_script, xgb
 from localcloud.hosts import process
 from localcloud.hosts.cluster import Cluster
 from localcloud.jobs.manager import JobManager
-from localcloud.testing import PT_IMAGE, FolderS3
+from localcloud.testing import PT_IMAGE, FolderS3, source_tar
 
 LINUX = sys.platform.startswith("linux")
 BEAT_S = 15  # a daemon's heartbeat: each job must have ended before any daemon's second one
@@ -74,17 +71,6 @@ print("main done", flush=True)
 """
 
 NAMES = ["double-fork", "setsid-stdout", "ignores-term", "stdout-child"] + (["bare"] * LINUX)
-
-
-def source_tar(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = textwrap.dedent(text).encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def job_request(s3: FolderS3, name: str, env: dict[str, str], train: str = TRAIN) -> dict:

@@ -10,7 +10,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import boto3
 import psutil
 import pytest
 from boto3.s3.transfer import TransferConfig
@@ -42,15 +41,14 @@ def own_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def _s3(home: Path, port: int) -> Any:
-    secret = credentials.load(home)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        region_name="us-east-1",
-        aws_access_key_id=secret.access_key_id,
-        aws_secret_access_key=secret.secret_access_key,
-        aws_session_token=secret.session_token,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+    s3 = (
+        credentials.load(home)
+        .boto_session()
+        .client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+        )
     )
     assert s3.meta.endpoint_url == f"http://127.0.0.1:{port}"
     return s3
