@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.session
+from localcloud.shapes import service_model
 
 # GPUs per instance where the family has them; (family, size) -> count, "*" is the family default.
 _GPUS: dict[str, dict[str, int]] = {
@@ -87,7 +87,7 @@ def _vcpus(name: str, size: str) -> int:
 @functools.cache
 def training_instance_types() -> tuple[str, ...]:
     """The service's `TrainingInstanceType` enum, in its API model's order."""
-    model = botocore.session.get_session().get_service_model("sagemaker")
+    model = service_model("sagemaker")  # the one the request validator uses, loaded once
     return tuple(model.shape_for("TrainingInstanceType").enum)
 
 
