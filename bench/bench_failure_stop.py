@@ -9,15 +9,13 @@ to assert (the whole job under 40 s) is printed here instead.
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 from localcloud.hosts.cluster import Cluster
-from localcloud.testing import PT_IMAGE, FolderS3
+from localcloud.testing import PT_IMAGE, FolderS3, source_tar
 
 TRAIN = b"""
 import os, time
@@ -25,16 +23,6 @@ if os.environ["SM_CURRENT_HOST"] == "algo-2":
     raise RuntimeError("algo-2 broke")
 time.sleep(600)
 """
-
-
-def sourcedir() -> bytes:
-    """A sourcedir.tar.gz holding the train.py above."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo("train.py")
-        info.size = len(TRAIN)
-        tar.addfile(info, io.BytesIO(TRAIN))
-    return buf.getvalue()
 
 
 def run_once(work: Path, s3: FolderS3, index: int, hosts: int) -> tuple[float, float]:
@@ -73,7 +61,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         s3 = FolderS3(work / "s3")
-        s3.put("bkt", "code/sourcedir.tar.gz", sourcedir())
+        s3.put("bkt", "code/sourcedir.tar.gz", source_tar({"train.py": TRAIN.decode()}))
         results = [run_once(work, s3, i, args.hosts) for i in range(args.runs)]
     jobs = [r[0] for r in results]
     walls = [r[1] for r in results]

@@ -12,10 +12,8 @@ GetLogEvents: the first page, a page found by startTime in the middle, the last 
 from __future__ import annotations
 
 import argparse
-import io
 import socket
 import statistics
-import tarfile
 import tempfile
 import threading
 import time
@@ -23,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from localcloud import config, control, credentials
-from localcloud.testing import PT_IMAGE
+from localcloud.testing import PT_IMAGE, source_tar
 
 GROUP = config.LOG_GROUP
 
@@ -52,12 +50,7 @@ def _run_job(s3: Any, sm: Any, name: str, lines: int) -> float:
     script = f"for i in range({lines}):\n    print(f'step {{i}} loss=0.{{i % 997:03d}}')\n"
     s3.create_bucket(Bucket=name)
     s3.put_object(Bucket=name, Key="data/x.csv", Body=b"1,2\n")
-    blob = io.BytesIO()
-    with tarfile.open(fileobj=blob, mode="w:gz") as tar:
-        info = tarfile.TarInfo("train.py")
-        info.size = len(script)
-        tar.addfile(info, io.BytesIO(script.encode()))
-    s3.put_object(Bucket=name, Key="src/sourcedir.tar.gz", Body=blob.getvalue())
+    s3.put_object(Bucket=name, Key="src/sourcedir.tar.gz", Body=source_tar({"train.py": script}))
     started = time.monotonic()
     sm.create_training_job(
         TrainingJobName=name,

@@ -13,9 +13,7 @@ from __future__ import annotations
 import base64
 import http.client
 import http.server
-import io
 import json
-import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +23,8 @@ from urllib.parse import urlsplit
 import pytest
 from _browser import WebDriver, headless_chromium
 from _lc_jobs import unique, wait_for
+
+from localcloud.testing import source_tar
 
 pytestmark = pytest.mark.localcloud
 
@@ -140,16 +140,6 @@ run();
 """
 
 
-def sourcedir_archive() -> bytes:
-    """A sourcedir.tar.gz whose train.py writes the sentinel its job names."""
-    blob = io.BytesIO()
-    with tarfile.open(fileobj=blob, mode="w:gz") as tar:
-        info = tarfile.TarInfo("train.py")
-        info.size = len(SCRIPT)
-        tar.addfile(info, io.BytesIO(SCRIPT))
-    return blob.getvalue()
-
-
 def job_request(name: str, bucket: str, sentinel: Path, role_arn: str) -> dict[str, Any]:
     """CreateTrainingJob of a script-mode job that runs the stored archive."""
     return {
@@ -252,7 +242,7 @@ def test_a_hostile_page_cannot_store_run_or_read(
     s3, sm = localcloud_server.client("s3"), localcloud_server.client("sagemaker")
     endpoint, role = localcloud_server.endpoint, localcloud_server.role_arn
     bucket = unique("browser-attack")
-    archive = sourcedir_archive()
+    archive = source_tar({"train.py": SCRIPT.decode()})  # its train.py writes the sentinel
     # positive control: the real, signed client stores the archive and starts the job
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key=SOURCE_KEY, Body=archive)

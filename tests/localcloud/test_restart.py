@@ -17,7 +17,7 @@ import pytest
 
 from localcloud import config, control, credentials
 from localcloud.jobs.records import LOST_REASON
-from localcloud.testing import wait_for
+from localcloud.testing import source_tar, wait_for
 
 pytestmark = pytest.mark.localcloud
 PYTHON = sys.executable
@@ -42,12 +42,8 @@ def _start_job(home: Path, endpoint: str, name: str, script: str) -> None:
     bucket = "restart-tests"
     if bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         s3.create_bucket(Bucket=bucket)
-    blob = io.BytesIO()
-    with tarfile.open(fileobj=blob, mode="w:gz") as tar:
-        info = tarfile.TarInfo("train.py")
-        info.size = len(script.encode())
-        tar.addfile(info, io.BytesIO(script.encode()))
-    s3.put_object(Bucket=bucket, Key=f"{name}/sourcedir.tar.gz", Body=blob.getvalue())
+    archive = source_tar({"train.py": script})
+    s3.put_object(Bucket=bucket, Key=f"{name}/sourcedir.tar.gz", Body=archive)
     sm.create_training_job(
         TrainingJobName=name,
         AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
