@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from localcloud.jobs.validation import DEFAULT_MAX_RUNTIME_S
+
 TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 
 # SecondaryStatus -> StatusMessage, the texts SageMaker prints (contract §5.1).
@@ -133,43 +135,22 @@ class TrainingJob:
 
     def describe(self) -> dict[str, Any]:
         """The DescribeTrainingJob answer (times as epoch floats, like the wire format)."""
-        req = self.request
+        req = copy.deepcopy(self.request)  # an answer never aliases the record
         out: dict[str, Any] = {
             "TrainingJobName": self.name,
             "TrainingJobArn": self.arn,
-            "AlgorithmSpecification": req["AlgorithmSpecification"],
-            "RoleArn": req["RoleArn"],
-            # the service always answers with a KmsKeyId (empty when none was asked for)
-            "OutputDataConfig": {"KmsKeyId": "", **req["OutputDataConfig"]},
-            "ResourceConfig": req["ResourceConfig"],
-            "StoppingCondition": req["StoppingCondition"],
             "TrainingJobStatus": self.status,
             "SecondaryStatus": self.secondary_status,
+            "RoleArn": req["RoleArn"],
+            "ResourceConfig": req["ResourceConfig"],
             "SecondaryStatusTransitions": copy.deepcopy(self.transitions),
             "CreationTime": self.creation_time,
             "LastModifiedTime": self.last_modified,
-            "EnableNetworkIsolation": bool(req.get("EnableNetworkIsolation", False)),
-            "EnableInterContainerTrafficEncryption": bool(
-                req.get("EnableInterContainerTrafficEncryption", False)
-            ),
-            "EnableManagedSpotTraining": bool(req.get("EnableManagedSpotTraining", False)),
-            "ModelArtifacts": {"S3ModelArtifacts": self.model_uri} if self.model_uri else None,
+            **_echoed_with_defaults(req),
         }
-        if out["ModelArtifacts"] is None:
-            del out["ModelArtifacts"]
-        for key in (
-            "HyperParameters",
-            "InputDataConfig",
-            "VpcConfig",
-            "CheckpointConfig",
-            "DebugHookConfig",
-            "DebugRuleConfigurations",
-            "TensorBoardOutputConfig",
-            "ProfilerConfig",
-            "Environment",
-            "RetryStrategy",
-            "ExperimentConfig",
-        ):
+        if self.model_uri:
+            out["ModelArtifacts"] = {"S3ModelArtifacts": self.model_uri}
+        for key in _ECHOED_WHEN_SENT:
             if req.get(key) is not None:
                 out[key] = req[key]
         if self.training_start is not None:
@@ -187,15 +168,68 @@ class TrainingJob:
         return out
 
     def summary(self) -> dict[str, Any]:
-        """One ListTrainingJobs entry."""
+        """One ListTrainingJobs entry (no SecondaryStatus: recorded listings carry none)."""
         out: dict[str, Any] = {
             "TrainingJobName": self.name,
             "TrainingJobArn": self.arn,
             "CreationTime": self.creation_time,
             "LastModifiedTime": self.last_modified,
             "TrainingJobStatus": self.status,
-            "SecondaryStatus": self.secondary_status,
         }
         if self.training_end is not None:
             out["TrainingEndTime"] = self.training_end
         return out
+
+
+# Request members DescribeTrainingJob shows only when the request had them (recorded answers of
+# jobs created without RetryStrategy, Environment or CheckpointConfig carry none).
+_ECHOED_WHEN_SENT = (
+    "HyperParameters",
+    "VpcConfig",
+    "CheckpointConfig",
+    "DebugHookConfig",
+    "DebugRuleConfigurations",
+    "TensorBoardOutputConfig",
+    "Environment",
+    "RetryStrategy",
+    "ExperimentConfig",
+)
+
+
+def _echoed_with_defaults(req: dict[str, Any]) -> dict[str, Any]:
+    """The members the service always answers with, filled in as it fills them.
+
+    From recorded `describe-training-job` answers (CLI output of a 2023 job created without the
+    SDK, and of a 2025 SDK job): KmsKeyId "" and CompressionType GZIP in OutputDataConfig,
+    CompressionType and RecordWrapperType "None" in each channel, EnableSageMakerMetricsTimeSeries
+    false, MaxRuntimeInSeconds 86400 when unset, the three Enable* flags false, ProfilingStatus
+    (Disabled without a ProfilerConfig) and, with profiling on, a 500 ms interval. A job created
+    without channels answers InputDataConfig [] (a third-party check of live answers says so).
+    """
+    spec = {"EnableSageMakerMetricsTimeSeries": False, **req["AlgorithmSpecification"]}
+    channels = [
+        {"CompressionType": "None", "RecordWrapperType": "None", **channel}
+        for channel in req.get("InputDataConfig") or []
+    ]
+    output = {"KmsKeyId": "", "CompressionType": "GZIP", **req["OutputDataConfig"]}
+    stopping = {"MaxRuntimeInSeconds": DEFAULT_MAX_RUNTIME_S, **req["StoppingCondition"]}
+    profiler = req.get("ProfilerConfig")
+    profiling = profiler is not None and not profiler.get("DisableProfiler", False)
+    answer: dict[str, Any] = {}
+    if profiler is not None:
+        answer["ProfilerConfig"] = (
+            {"ProfilingIntervalInMilliseconds": 500, **profiler} if profiling else profiler
+        )
+    return {
+        **answer,
+        "AlgorithmSpecification": spec,
+        "InputDataConfig": channels,
+        "OutputDataConfig": output,
+        "StoppingCondition": stopping,
+        "EnableNetworkIsolation": bool(req.get("EnableNetworkIsolation", False)),
+        "EnableInterContainerTrafficEncryption": bool(
+            req.get("EnableInterContainerTrafficEncryption", False)
+        ),
+        "EnableManagedSpotTraining": bool(req.get("EnableManagedSpotTraining", False)),
+        "ProfilingStatus": "Enabled" if profiling else "Disabled",
+    }

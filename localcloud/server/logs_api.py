@@ -40,6 +40,7 @@ GROUP_ACTIONS = frozenset(
         "FilterLogEvents",
     }
 )
+ACTIONS = GROUP_ACTIONS | {"DescribeLogGroups"}  # every action answered here
 _TOKEN = re.compile(r"([fb])/(\d{1,56})")
 _TERM = re.compile(r'([?-]?)(?:"([^"]*)"|([\w.:/-]+))')
 _TERMS = re.compile(rf"\s*(?:{_TERM.pattern}\s+)*(?:{_TERM.pattern})?\s*")  # terms, spaced

@@ -12,6 +12,7 @@ from localcloud.server.paging import page
 
 SERVICE_CODE = "sagemaker"
 SERVICE_NAME = "Amazon SageMaker"
+ACTIONS = frozenset({"ListServiceQuotas", "GetServiceQuota", "ListAWSDefaultServiceQuotas"})
 
 
 def _code(name: str) -> str:
@@ -36,10 +37,7 @@ def _quota(name: str, value: float, region: str) -> dict[str, Any]:
 
 def handles(action: str, body: dict[str, Any]) -> bool:
     """True for the Service Quotas calls about SageMaker that this module answers."""
-    return (
-        action in ("ListServiceQuotas", "GetServiceQuota", "ListAWSDefaultServiceQuotas")
-        and body.get("ServiceCode") == SERVICE_CODE
-    )
+    return action in ACTIONS and body.get("ServiceCode") == SERVICE_CODE
 
 
 def handle(action: str, body: dict[str, Any], region: str) -> dict[str, Any]:
