@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import builtins
 
+from localcloud.hosts.image_packages import missing_package_reason
+
 
 class ClientError(Exception):
     """A job that cannot run as requested; its text becomes the FailureReason as is."""
@@ -61,8 +63,15 @@ class ErrorCapture:
         return "\n".join(dict.fromkeys(joined.split("\n"))).strip()
 
 
-def failure_text(exit_code: int, error_message: str, command: str) -> str:
+def failure_text(
+    exit_code: int, error_message: str, command: str, *, kind: str | None = None
+) -> str:
     """The failure file the toolkit writes when the entry point exits non-zero."""
+    # with the image's kind, a package only the image ships gets one line (the log has the rest)
+    if exit_code != 137:
+        reason = missing_package_reason(kind, error_message)
+        if reason is not None:
+            return reason
     lines = ["ExecuteUserScriptError:", f"ExitCode {exit_code}", f'ErrorMessage "{error_message}"']
     if exit_code == 137:
         lines.append('ExtraInfo "OutOfMemory: Process killed by SIGKILL (signal 9)"')
