@@ -11,7 +11,12 @@ export SAGEMAKER_SUPPRESS_V2_WARNING ?= 1
 # No __pycache__ in scripts/: the SDK would upload it with the training code.
 export PYTHONDONTWRITEBYTECODE ?= 1
 
-.PHONY: setup test nbval notebooks lint format course course-fast lab live-check clean
+# SDK v3 beside the course's v2: localcloud's ModelTrainer tests run in this second, small venv
+# (requirements-sdkv3.txt); the server and the jobs keep the course venv's interpreter.
+SDKV3 := .venv-sdkv3
+SDKV3_STAMP := $(SDKV3)/.installed
+
+.PHONY: setup sdkv3 test-sdkv3 test nbval notebooks lint format course course-fast lab live-check clean
 
 setup: $(STAMP)  ## create .venv, install the pinned requirements and the course (quick when done)
 
@@ -27,6 +32,18 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m localcloud install-kernel
 	@touch $(STAMP)
 
+sdkv3: $(SDKV3_STAMP)  ## the SDK v3 side venv (quick when done)
+
+$(SDKV3_STAMP): requirements-sdkv3.txt
+	@test -x $(SDKV3)/bin/python || $(PYTHON) -m venv $(SDKV3)
+	$(SDKV3)/bin/python -m pip install --quiet --no-deps -r requirements-sdkv3.txt
+	@# the repository on its path: `localcloud` and the tests import as in the course venv
+	$(SDKV3)/bin/python -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "sagemaker-course.pth").write_text("$(CURDIR)\n")'
+	@touch $@
+
+test-sdkv3: setup sdkv3  ## localcloud's SDK v3 (ModelTrainer) tests, in the side venv
+	LOCALCLOUD_PYTHON=$(CURDIR)/$(PY) $(SDKV3)/bin/python -m pytest -p no:cacheprovider tests/sdkv3
+
 lint: setup  ## ruff on code and notebooks
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -39,6 +56,7 @@ format: setup  ## apply ruff's formatting to code and notebooks
 
 test: lint  ## unit, localcloud and notebook tests, then nbval on the committed notebooks
 	$(PY) -m pytest tests/unit tests/localcloud tests/test_site_browser.py tests/test_notebooks.py
+	$(MAKE) --no-print-directory test-sdkv3
 	$(MAKE) --no-print-directory nbval
 
 nbval: setup  ## re-run the committed notebooks in a fresh localcloud and compare their outputs
@@ -63,4 +81,4 @@ live-check: setup  ## 00, 02 and 08 against real AWS (needs credentials; see REA
 
 clean:  ## remove build outputs and localcloud state (keeps .venv)
 	-$(PY) -m localcloud stop 2>/dev/null
-	rm -rf build .localcloud .pytest_cache .ruff_cache .coverage
+	rm -rf build .localcloud .pytest_cache .ruff_cache .coverage $(SDKV3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,12 @@ def clock_scale() -> float:
         return max(1.0, float(os.environ.get("LOCALCLOUD_CLOCK_SCALE", DEFAULT_CLOCK_SCALE)))
     except ValueError:
         return DEFAULT_CLOCK_SCALE
+
+
+def server_python() -> str:
+    """The interpreter that serves and runs jobs: LOCALCLOUD_PYTHON (a client venv without the
+    server's packages, e.g. SDK v3's test venv, names the course venv's), else this one."""
+    return os.environ.get("LOCALCLOUD_PYTHON") or sys.executable
 
 
 def endpoint_for(port: int) -> str:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -84,7 +83,7 @@ def _spawn(home: Path, port: int | None) -> str:
     )
     log = open(home / "server.log", "ab")  # noqa: SIM115 - handed to the child
     argv = [
-        sys.executable,
+        config.server_python(),
         "-m",
         "localcloud",
         "serve",

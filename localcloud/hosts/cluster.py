@@ -21,12 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from localcloud.algorithms import builtin, image_kind
-from localcloud.hosts import environment, files, instances, process, torch_distributed
+from localcloud.hosts import drivers, environment, files, instances, process, torch_distributed
 from localcloud.hosts.data import S3Access, download_channels, parse_s3_uri
-from localcloud.hosts.entry_point import entry_command, script_env, validate_entry_point
+from localcloud.hosts.entry_point import (
+    entry_command,
+    python_path,
+    script_env,
+    validate_entry_point,
+)
 from localcloud.hosts.errors import ClientError, failure_text
 from localcloud.hosts.mapping import decode_hyperparameters
-from localcloud.hosts.modules import check_requirements
+from localcloud.hosts.modules import check_requirements, missing_requirements
+from localcloud.hosts.params import OPT_ML
 from localcloud.hosts.process import HostProcess, LogSink, toolkit_line
 
 HostEnv = Callable[[Mapping[str, str]], dict[str, str]]
@@ -80,8 +86,12 @@ class Cluster:
         spec = request.get("AlgorithmSpecification", {})
         self.kind = image_kind(spec.get("TrainingImage", ""))
         self.raw_hps: dict[str, str] = request.get("HyperParameters") or {}
-        self.script_mode = "sagemaker_program" in self.raw_hps
-        self.algorithm = None if self.script_mode else builtin(self.kind)
+        # The request's own entrypoint (ModelTrainer) replaces the image's: no algorithm runs.
+        self.entrypoint = drivers.uses_entrypoint(request)
+        self.script_mode = not self.entrypoint and "sagemaker_program" in self.raw_hps
+        own_code = self.script_mode or self.entrypoint
+        self.algorithm = None if own_code else builtin(self.kind)
+        self.bin_dir = self.job_dir / ".bin"
         self.layouts = {h: environment.HostLayout(self.job_dir / h) for h in self.hosts}
         shared = self.algorithm.ports if self.algorithm else 0
         self.master_port, *self._algorithm_ports = _free_ports(1 + shared)
@@ -99,7 +109,7 @@ class Cluster:
     # ------------------------------------------------------------------------- Downloading
     def prepare(self) -> None:
         """Lay out every host, fetch channels and code; raise ClientError to fail the job."""
-        if not self.script_mode and self.algorithm is None:
+        if not (self.script_mode or self.entrypoint) and self.algorithm is None:
             image = self.request.get("AlgorithmSpecification", {}).get("TrainingImage", "")
             raise ClientError(
                 f"ClientError: localcloud cannot run the image {image!r} without an entry point: "
@@ -115,15 +125,45 @@ class Cluster:
         download_channels(self.request, self.layouts, self.job_dir, self.s3)
         if self.script_mode:
             self._fetch_code()
+        if self.entrypoint:
+            self._map_drivers()
 
     def _fetch_code(self) -> None:
         hyperparameters = decode_hyperparameters(self.raw_hps)
-        submit = hyperparameters.get("sagemaker_submit_directory")
-        if submit:
+        submit = str(hyperparameters.get("sagemaker_submit_directory") or "")
+        if submit.startswith(OPT_ML + "/"):  # network isolation: the archive came as a channel
+            for layout in self.layouts.values():
+                files.extract_local(layout.root, layout.code, submit)
+        elif submit:
             codes = [layout.code for layout in self.layouts.values()]
-            files.download_and_extract(self.s3, str(submit), codes, self.job_dir)
+            files.download_and_extract(self.s3, submit, codes, self.job_dir)
         validate_entry_point(hyperparameters.get("sagemaker_program"))
         check_requirements(self.layouts[self.hosts[0]].code)
+
+    def _map_drivers(self) -> None:
+        """The SDK's drivers, mapped to this machine in every host (drivers.py)."""
+        type_gpus = instances.gpu_count(self.instance_type)
+        drivers.write_bin(self.bin_dir, min(type_gpus, environment.machine_gpu_count()))
+        for host, layout in self.layouts.items():
+            folder = layout.channel(drivers.DRIVERS_CHANNEL)
+            drivers.refuse_mpi(folder)
+            changed = drivers.map_drivers(folder, layout.root, self.master_port)
+            if changed and host == self.hosts[0]:
+                self._log(
+                    host,
+                    f"localcloud: mapped /opt/ml, algo-1 and 7777 in {len(changed)} "
+                    "SDK driver files to this host's folder and loopback",
+                )
+        first = self.layouts[self.hosts[0]]
+        requirements = drivers.requirements_file(
+            first.channel(drivers.DRIVERS_CHANNEL), first.channel("code")
+        )
+        missing = missing_requirements(requirements) if requirements else []
+        if missing:
+            raise ClientError(
+                "AlgorithmError: InstallRequirementsError: localcloud runs offline and these "
+                f"requirements of {requirements.name} are not installed: {', '.join(missing)}"
+            )
 
     # ---------------------------------------------------------------------------- Training
     def start(self) -> None:
@@ -142,6 +182,9 @@ class Cluster:
                     f"localcloud: {self.instance_type} has {type_gpus} GPU(s) but this "
                     f"machine has {machine_gpus}; the job runs on the CPU.",
                 )
+            if self.entrypoint:
+                launches.append((host, *self._container_launch(layout, base)))
+                continue
             if self.algorithm is not None:
                 if self.algorithm.ports_env:
                     env[self.algorithm.ports_env] = ",".join(map(str, self._algorithm_ports))
@@ -162,6 +205,20 @@ class Cluster:
         self._pending = len(launches)
         for host, cmd, env, cwd in launches:
             self._spawn(host, cmd, env, cwd)
+
+    def _container_launch(
+        self, layout: environment.HostLayout, base: dict[str, str]
+    ) -> tuple[list[str], dict[str, str], Path]:
+        """The request's entrypoint and arguments as this host runs them (drivers.py)."""
+        spec = self.request["AlgorithmSpecification"]
+        cmd = drivers.command(
+            list(spec["ContainerEntrypoint"]),
+            list(spec.get("ContainerArguments") or []),
+            layout.root,
+            self.bin_dir,
+        )
+        paths = python_path(layout.channel("code"), base)
+        return cmd, drivers.container_env(base, self.bin_dir, paths), layout.root
 
     def _base_env(self) -> dict[str, str]:
         """The platform's env of every host, as host_env (if any) completes it."""
@@ -186,6 +243,9 @@ class Cluster:
 
     def _log(self, host: str, line: str) -> None:
         # The manager's sink also writes <job_dir>/<host>.log, so Cluster does not.
+        if self.entrypoint:  # the drivers print their paths: show them as the container's
+            line = line.replace(str(self.layouts[host].root), OPT_ML)
+            line = line.replace(str(self.bin_dir), drivers.CONTAINER_BIN)
         with self._log_locks[host]:
             self.log_sink(host, line)
 
@@ -220,8 +280,14 @@ class Cluster:
         if not self.script_mode:
             limit = 4 * FAILURE_LIMIT
             text = files.read_failure_file(self.job_dir, worker.host, limit, self._log)
-            return text if text.strip() else f", exit code: {code}"
-        text = failure_text(code, worker.capture.error_message(), " ".join(worker.cmd))
+            if text.strip():
+                return text.replace(str(self.layouts[worker.host].root), OPT_ML)
+            if self.entrypoint:
+                return failure_text(code, worker.capture.error_message(), " ".join(worker.cmd))
+            return f", exit code: {code}"
+        text = failure_text(
+            code, worker.capture.error_message(), " ".join(worker.cmd), kind=self.kind
+        )
         files.write_failure_file(self.job_dir, worker.host, text, self._log)
         return text
 

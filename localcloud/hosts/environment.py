@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,11 @@ def machine_gpu_count() -> int:
     except (OSError, subprocess.SubprocessError):
         return 0
     return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+
+
+def loopback_interface() -> str:
+    """The loopback device's name on this machine (macOS calls it lo0): every host's network."""
+    return "lo0" if sys.platform == "darwin" else "lo"
 
 
 def neuron_count(instance_type: str) -> int:
@@ -144,7 +150,7 @@ def resource_config(host: str, hosts: list[str], instance_type: str) -> dict[str
                 "hosts": list(hosts),
             }
         ],
-        "network_interface_name": "eth0",
+        "network_interface_name": loopback_interface(),
     }
 
 
@@ -296,7 +302,7 @@ def training_env(job: ScriptJob) -> dict[str, Any]:
         "model_dir": str(root / "model"),
         "module_dir": str(smhp.get("sagemaker_submit_directory", root / "code")),
         "module_name": module[:-3] if module.endswith(".py") else module,
-        "network_interface_name": "eth0",
+        "network_interface_name": loopback_interface(),
         "num_cpus": job.num_cpus,
         "num_gpus": job.num_gpus,
         "num_neurons": neuron_count(job.instance_type),

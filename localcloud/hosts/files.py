@@ -19,6 +19,7 @@ from pathlib import Path
 from localcloud.hosts import safepaths
 from localcloud.hosts.data import S3Access, parse_s3_uri
 from localcloud.hosts.errors import ClientError
+from localcloud.hosts.params import OPT_ML
 from localcloud.hosts.process import LogSink
 
 
@@ -53,6 +54,26 @@ def download_and_extract(s3: S3Access, uri: str, dests: list[Path], work_dir: Pa
         s3.download(bucket, key, archive)
         for dest in dests:
             safe_extract(archive, dest, uri)
+
+
+def extract_local(root: Path, code: Path, submit: str) -> None:
+    """Network isolation: sagemaker_submit_directory names an archive in one of root's channels."""
+    relative = submit[len(OPT_ML) :].lstrip("/")
+    data = "input/data/"
+    try:
+        if not relative.startswith(data):
+            raise safepaths.UnsafePath(submit, "is not in /opt/ml/input/data")
+        archive = safepaths.inside(root / "input" / "data", relative[len(data) :])
+    except safepaths.UnsafePath as exc:
+        raise ClientError(
+            f"ClientError: sagemaker_submit_directory {submit!r} cannot be used: {exc.why}."
+        ) from exc
+    if not archive.is_file():
+        raise ClientError(
+            f"ClientError: sagemaker_submit_directory {submit!r} names no file: with network "
+            "isolation the code archive must come in one of the job's channels (e.g. 'code')."
+        )
+    safe_extract(archive, code, submit)
 
 
 # ------------------------------------------------------------- success and failure files

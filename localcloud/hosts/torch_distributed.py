@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from localcloud.hosts.environment import loopback_interface
 from localcloud.hosts.params import TORCH_DISTRIBUTED_ENABLED
 
 
@@ -27,7 +28,7 @@ def loopback_env(master_port: int) -> dict[str, str]:
     return {
         "MASTER_ADDR": "127.0.0.1",
         "MASTER_PORT": str(master_port),
-        "NCCL_SOCKET_IFNAME": "lo",
+        "NCCL_SOCKET_IFNAME": loopback_interface(),
         "NCCL_IB_DISABLE": "1",
         "NCCL_DEBUG": "WARN",
     }

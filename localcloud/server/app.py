@@ -190,6 +190,45 @@ def register_role_session(secret: RoleCredentials) -> None:
     iam.access_keys[key.access_key_id] = key
 
 
+# The course role's permissions: the part of AmazonSageMakerFullAccess the course's jobs use
+# (SageMaker, its images, logs and metrics, S3, quotas, passing the role, a VPC's interfaces).
+# IAM's simulator (server/iam_api.py) answers from it, so SDK v3's role check passes as on AWS.
+COURSE_ROLE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:*",
+                "s3:*",
+                "logs:*",
+                "cloudwatch:PutMetricData",
+                "cloudwatch:GetMetricData",
+                "ecr:GetAuthorizationToken",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchCheckLayerAvailability",
+                "servicequotas:GetServiceQuota",
+                "servicequotas:ListServiceQuotas",
+                "iam:GetRole",
+                "iam:PassRole",
+                # what a job in a VPC needs (AmazonSageMakerFullAccess grants the same)
+                "ec2:CreateNetworkInterface",
+                "ec2:CreateNetworkInterfacePermission",
+                "ec2:DeleteNetworkInterface",
+                "ec2:DeleteNetworkInterfacePermission",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeVpcs",
+                "ec2:DescribeDhcpOptions",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeSecurityGroups",
+            ],
+            "Resource": "*",
+        }
+    ],
+}
+
+
 def bootstrap(endpoint: str, settings: ServerSettings, secret: RoleCredentials) -> None:
     """Create what a SageMaker notebook account already has: the execution role, the notebook."""
     session = secret.boto_session(config.region())
@@ -208,6 +247,11 @@ def bootstrap(endpoint: str, settings: ServerSettings, secret: RoleCredentials) 
         RoleName=config.ROLE_NAME,
         AssumeRolePolicyDocument=json.dumps(trust),
         Description="Execution role for the course's SageMaker training jobs (localcloud)",
+    )
+    iam.put_role_policy(
+        RoleName=config.ROLE_NAME,
+        PolicyName="localcloud-course",
+        PolicyDocument=json.dumps(COURSE_ROLE_POLICY),
     )
     sagemaker = session.client("sagemaker", endpoint_url=endpoint)
     sagemaker.create_notebook_instance(

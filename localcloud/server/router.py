@@ -17,7 +17,7 @@ from localcloud import config
 from localcloud.config import ServerSettings
 from localcloud.errors import AwsError, unknown_operation
 from localcloud.jobs.manager import JobManager
-from localcloud.server import logs_api, quotas_api, sagemaker_api
+from localcloud.server import iam_api, logs_api, quotas_api, sagemaker_api
 from localcloud.server.guard import HEALTH_PATH
 from localcloud.shapes import service_model
 
@@ -41,14 +41,22 @@ def json_response(status: int, payload: dict[str, Any]) -> Response:
     )
 
 
-def region_of(environ: dict[str, Any]) -> str:
-    """The region from the SigV4 credential scope (`Credential=KEY/date/region/service/...`)."""
+def _scope(environ: dict[str, Any]) -> list[str]:
+    """The SigV4 credential scope (`Credential=KEY/date/region/service/aws4_request`)."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
-    try:
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0]
-        return scope.split("/")[2]
-    except IndexError:
-        return config.DEFAULT_REGION
+    return auth.split("Credential=", 1)[-1].split(",", 1)[0].split("/")
+
+
+def region_of(environ: dict[str, Any]) -> str:
+    """The region the request was signed for."""
+    scope = _scope(environ)
+    return scope[2] if len(scope) > 3 else config.DEFAULT_REGION
+
+
+def _signed_for(environ: dict[str, Any]) -> str:
+    """The service the request was signed for ('' when none)."""
+    scope = _scope(environ)
+    return scope[3] if len(scope) > 3 else ""
 
 
 def json_request(prefix: str, action: str, raw: bytes) -> dict[str, Any]:
@@ -91,6 +99,11 @@ class Router:
         if INVOCATIONS.fullmatch(environ.get("PATH_INFO", "")):  # sagemaker-runtime
             message = sagemaker_api.NO_HOSTING.format(action="InvokeEndpoint")
             return json_response(400, {"__type": "ValidationError", "message": message})
+        if _signed_for(environ) == "iam" and "form" in environ.get("CONTENT_TYPE", ""):
+            raw = self._read_body(environ)
+            environ["wsgi.input"] = io.BytesIO(raw)  # moto reads it again if we pass it on
+            params = iam_api.form(raw)
+            return iam_api.answer(params) if iam_api.handles(params) else None
         prefix, _, action = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
         if prefix not in JSON_TARGETS:
             return None

@@ -34,11 +34,20 @@ NO_HOSTING = (
     "model.tar.gz and load the model in the notebook instead, or run this part on AWS."
 )
 TAG_ACTIONS = frozenset({"AddTags", "ListTags", "DeleteTags"})
+# UpdateTrainingJob changes Debugger profiling and warm-pool retention, neither of which runs here
+# (SDK v2's enable_default_profiling/update_profiler call it; the course and ModelTrainer do not).
+NOT_RUN_HERE = {
+    "UpdateTrainingJob": (
+        "localcloud does not update training jobs: UpdateTrainingJob changes Debugger profiling "
+        "and warm-pool retention, which localcloud does not run. Set profiling when you create "
+        "the job, or run this part on AWS."
+    )
+}
 
 
 def handles(action: str, body: dict[str, Any]) -> bool:
     """True for the calls answered here; everything else stays with moto."""
-    if action in JOB_ACTIONS or action in HOSTING_ACTIONS:
+    if action in JOB_ACTIONS or action in HOSTING_ACTIONS or action in NOT_RUN_HERE:
         return True
     arn = body.get("ResourceArn", "") if isinstance(body, dict) else ""
     return action in TAG_ACTIONS and ":training-job/" in str(arn)
@@ -50,6 +59,8 @@ def handle(
     """Answer one training-job action (raises AwsError for the service's errors)."""
     if action in HOSTING_ACTIONS:
         raise validation(NO_HOSTING.format(action=action))
+    if action in NOT_RUN_HERE:
+        raise validation(NOT_RUN_HERE[action])
     body = checks.check_request(action, body)  # from here on, every member is well-formed
     if action == "CreateTrainingJob":
         job = manager.create(body, region, account)

@@ -108,7 +108,7 @@ def test_config_files_have_the_service_shapes(tmp_path: Path) -> None:
                 "hosts": ["algo-1", "algo-2"],
             }
         ],
-        "network_interface_name": "eth0",
+        "network_interface_name": "lo0" if sys.platform == "darwin" else "lo",  # loopback
     }
     idc = json.loads((layout.config / "inputdataconfig.json").read_text())
     assert idc == {

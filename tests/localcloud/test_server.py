@@ -347,6 +347,17 @@ def test_hosting_is_refused_plainly_not_faked(localcloud_server, call, kwargs):
     assert sm.list_training_jobs()["ResponseMetadata"]["HTTPStatusCode"] == 200  # still serving
 
 
+def test_update_training_job_is_refused_plainly(localcloud_server):
+    sm = localcloud_server.client("sagemaker")
+    with pytest.raises(ClientError) as caught:
+        sm.update_training_job(
+            TrainingJobName="any", ResourceConfig={"KeepAlivePeriodInSeconds": 60}
+        )
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert "localcloud does not update training jobs" in caught.value.response["Error"]["Message"]
+    assert sm.list_training_jobs()["ResponseMetadata"]["HTTPStatusCode"] == 200  # still serving
+
+
 def test_invoke_endpoint_is_refused_plainly(localcloud_server):
     runtime = localcloud_server.client("sagemaker-runtime")
     with pytest.raises(ClientError) as caught:

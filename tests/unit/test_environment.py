@@ -152,3 +152,23 @@ def test_package_data_globs_match_files():
         for pattern in globs:
             assert list(folder.glob(pattern)), f"{package}: {pattern} matches nothing"
     assert set(setuptools["packages"]["find"]["include"]) == {"localcloud*", "helpers*", "course*"}
+
+
+def sdkv3_pins() -> dict[str, str]:
+    """requirements-sdkv3.txt, the SDK v3 side venv's lock (installed with --no-deps)."""
+    lines = (ROOT / "requirements-sdkv3.txt").read_text().splitlines()
+    pins = {}
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if line:
+            assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][\w.]*", line), line
+            name, version = line.split("==")
+            pins[_normalise(name)] = version
+    return pins
+
+
+def test_the_sdkv3_lock_agrees_with_the_course_pins():
+    side, course = sdkv3_pins(), requirements_pins()
+    assert side["sagemaker-train"].startswith("1.") and side["sagemaker-core"].startswith("2.")
+    assert {k: v for k, v in side.items() if k in course and course[k] != v} == {}
+    assert "torch" not in side and "mlflow" not in side  # the client side only
