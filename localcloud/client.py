@@ -1,20 +1,27 @@
-"""Client side: send every botocore client to localcloud and speed up the SageMaker SDK's clock."""
+"""Client side: send every botocore client to localcloud and patch the SageMaker SDK
+(sdk_patches: its polling clock, config checks and telemetry)."""
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import inspect
 import os
-import sys
-import time as _real_time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from localcloud import config, credentials, environ
+from localcloud import config, credentials, environ, sdk_patches
+
+# Kept for tests/localcloud/test_client.py and test_offline.py, which predate sdk_patches.
+ScaledClock = sdk_patches.ScaledClock
+_real_time = sdk_patches._real_time
+
+
+def _patch_sagemaker_telemetry(module: ModuleType) -> None:
+    needs = ("TELEMETRY_OPT_OUT_PATH",)
+    target = sdk_patches.Target(module.__name__, "resolve_value_from_config", "telemetry", needs)
+    sdk_patches.apply(module, target)
+
 
 _state: dict[str, Any] = {}
 _ENV_KEYS = (
@@ -30,142 +37,6 @@ _ENV_KEYS = (
 def not_running_message(endpoint: str) -> str:
     """The one line a client sees when the server is gone."""
     return f"localcloud is not running at {endpoint} — start it with: python -m localcloud start"
-
-
-class ScaledClock:
-    """A stand-in for the `time` module whose sleep() and time() run `scale` times faster."""
-
-    def __init__(self, scale: float) -> None:
-        self.scale = scale
-        self._origin = _real_time.time()
-
-    def time(self) -> float:
-        return self._origin + (_real_time.time() - self._origin) * self.scale
-
-    def sleep(self, seconds: float) -> None:
-        _real_time.sleep(max(0.0, seconds) / self.scale)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(_real_time, name)
-
-
-class _PatchedLoader(importlib.abc.Loader):
-    def __init__(self, inner: Any, after: Callable[[ModuleType], None]) -> None:
-        self._inner = inner
-        self._after = after
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self._inner.create_module(spec)
-
-    def exec_module(self, module: ModuleType) -> None:
-        self._inner.exec_module(module)
-        self._after(module)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Runs a patch right after a named module is first imported (nothing is imported early)."""
-
-    def __init__(self, patches: dict[str, Callable[[ModuleType], None]]) -> None:
-        self.patches = patches
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        after = self.patches.get(fullname)
-        if after is None:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None and spec.loader is not None:
-                spec.loader = _PatchedLoader(spec.loader, after)
-                return spec
-        return None
-
-
-def _patch_sagemaker_session(module: ModuleType) -> None:
-    module.time = ScaledClock(config.clock_scale())  # type: ignore[attr-defined]
-
-
-def _patch_sagemaker_config(module: ModuleType) -> None:
-    # The SDK re-validates its whole config against a large JSON schema on every lookup (~0.3 s,
-    # ten times per fit()); with our config file present that would dominate a local fit().
-    # A config that validated once is skipped; an invalid one still raises every time.
-    original = module.validate_sagemaker_config
-    if getattr(original, "_localcloud", False):
-        return
-    valid: set[str] = set()
-
-    def validate_sagemaker_config(sagemaker_config: dict | None = None) -> None:
-        import json
-
-        try:
-            key = json.dumps(sagemaker_config, sort_keys=True, default=str)
-        except (TypeError, ValueError):
-            return original(sagemaker_config)
-        if key not in valid:
-            original(sagemaker_config)
-            valid.add(key)
-
-    validate_sagemaker_config._localcloud = True  # type: ignore[attr-defined]
-    for name in (
-        "sagemaker.config.config",
-        "sagemaker.config",
-        "sagemaker.utils",
-        "sagemaker.session",
-        "sagemaker.local.local_session",
-    ):
-        target = module if name == module.__name__ else sys.modules.get(name)
-        if target is not None and hasattr(target, "validate_sagemaker_config"):
-            target.validate_sagemaker_config = validate_sagemaker_config  # type: ignore[attr-defined]
-
-
-_TELEMETRY_MODULES = (
-    "sagemaker.telemetry.telemetry_logging",  # SDK v2: Estimator, ModelTrainer, ... telemetry
-    "sagemaker.serve.builder.serve_settings",  # SDK v2 and v3: ModelBuilder's telemetry
-    "sagemaker.core.telemetry.telemetry_logging",  # SDK v3: every @_telemetry_emitter
-)
-
-
-def _patch_sagemaker_telemetry(module: ModuleType) -> None:
-    # The SDK reads TelemetryOptOut from `sagemaker_session.sagemaker_config` only. A session
-    # without one (sagemaker.modules' ModelTrainer builds a sagemaker_core Session, which has
-    # none) reads as "not opted out", and a GET to an amazonaws.com host follows. Where the
-    # session gives no answer, the answer comes from the SDK's config files instead.
-    original = module.resolve_value_from_config
-    if getattr(original, "_localcloud", False):
-        return
-    opt_out_path = module.TELEMETRY_OPT_OUT_PATH
-
-    def resolve_value_from_config(
-        direct_input: Any = None,
-        config_path: str | None = None,
-        default_value: Any = None,
-        sagemaker_session: Any = None,
-        sagemaker_config: dict | None = None,
-    ) -> Any:
-        if config_path == opt_out_path and direct_input is None:
-            answer = original(None, config_path, None, sagemaker_session, sagemaker_config)
-            if answer is None:
-                answer = original(None, config_path, None, None, _sdk_config_files())
-            return default_value if answer is None else answer
-        return original(
-            direct_input, config_path, default_value, sagemaker_session, sagemaker_config
-        )
-
-    resolve_value_from_config._localcloud = True  # type: ignore[attr-defined]
-    module.resolve_value_from_config = resolve_value_from_config  # type: ignore[attr-defined]
-
-
-def _sdk_config_files() -> dict:
-    """The SDK's own defaults config (admin and user files), as a Session would load it."""
-    try:
-        from sagemaker.core.config.config import load_sagemaker_config  # SDK v3
-    except ImportError:
-        from sagemaker.config.config import load_sagemaker_config  # SDK v2
-    return load_sagemaker_config()
 
 
 def _patch_botocore_session(module: ModuleType) -> None:
@@ -232,17 +103,7 @@ def install(endpoint: str | None = None) -> None:
     os.environ["LOCALCLOUD_ENDPOINT"] = endpoint
     os.environ.setdefault("AWS_DEFAULT_REGION", config.region())
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
-    patches = {
-        "botocore.session": _patch_botocore_session,
-        "sagemaker.session": _patch_sagemaker_session,
-        "sagemaker.config.config": _patch_sagemaker_config,
-        **dict.fromkeys(_TELEMETRY_MODULES, _patch_sagemaker_telemetry),
-    }
-    for name, patch in patches.items():
-        if name in sys.modules:
-            patch(sys.modules[name])
-    if not any(isinstance(f, _AfterImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImport(patches))
+    sdk_patches.install(config.clock_scale(), also={"botocore.session": _patch_botocore_session})
     if not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SESSION_TOKEN")):
         home = os.environ.get("LOCALCLOUD_HOME")
         if not home:
@@ -261,9 +122,7 @@ def _saved_env() -> dict[str, str | None]:
 def uninstall() -> None:
     """Undo install(): clients go where they would have gone, the SDK's clock is real again."""
     _state.pop("endpoint", None)
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _AfterImport)]
-    if "sagemaker.session" in sys.modules:
-        sys.modules["sagemaker.session"].time = _real_time  # type: ignore[attr-defined]
+    sdk_patches.uninstall()
     for key, value in _state.pop("saved_env", {}).items():
         if value is None:
             os.environ.pop(key, None)

@@ -23,7 +23,7 @@ SCRIPT_FOLDERS = ("bench",)
 # localcloud/ (config, errors, credentials, environ, offline, ...) are the floor every layer uses,
 # except the client side (client, control, kernel, the CLI), which stands above the server.
 LOCALCLOUD_LAYERS = ["server", "jobs", "hosts", "algorithms"]
-CLIENT_SIDE = {"client", "control", "kernel", "__main__", "testing", "_boot"}
+CLIENT_SIDE = {"client", "control", "kernel", "__main__", "testing", "_boot", "sdk_patches"}
 
 Graph = dict[str, set[str]]
 
