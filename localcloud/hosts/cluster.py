@@ -155,10 +155,11 @@ class Cluster:
                     "SDK driver files to this host's folder and loopback",
                 )
         first = self.layouts[self.hosts[0]]
-        requirements = drivers.requirements_file(
-            first.channel(drivers.DRIVERS_CHANNEL), first.channel("code")
-        )
-        missing = missing_requirements(requirements) if requirements else []
+        with tempfile.TemporaryDirectory(dir=self.job_dir, prefix=".code-") as scratch:
+            requirements = drivers.requirements_file(
+                first.channel(drivers.DRIVERS_CHANNEL), first.channel("code"), Path(scratch)
+            )
+            missing = missing_requirements(requirements) if requirements else []
         if missing:
             raise ClientError(
                 "AlgorithmError: InstallRequirementsError: localcloud runs offline and these "

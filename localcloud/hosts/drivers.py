@@ -16,6 +16,7 @@ import re
 import shlex
 import shutil
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -118,17 +119,28 @@ def refuse_mpi(drivers: Path) -> None:
         )
 
 
-def requirements_file(drivers: Path, code: Path) -> Path | None:
-    """SourceCode.requirements as a file inside the code channel, or None when not set."""
+def requirements_file(drivers: Path, code: Path, scratch: Path) -> Path | None:
+    """SourceCode.requirements as a file of the code channel, or None when not set.
+
+    A source_dir given as a .tar.gz arrives packed (sm_train.sh unpacks it at run time), so
+    its requirements are looked up in a link-safe extraction into scratch.
+    """
     try:
         source_code = json.loads((drivers / "sourcecode.json").read_text()) or {}
     except (OSError, ValueError):
         return None
-    name = source_code.get("requirements") if isinstance(source_code, dict) else None
-    if not name:
+    if not isinstance(source_code, dict) or not source_code.get("requirements"):
         return None
+    name = str(source_code["requirements"])
+    archive = code / Path(str(source_code.get("source_dir") or "")).name
+    if archive.name.endswith(".tar.gz") and archive.is_file() and not archive.is_symlink():
+        try:
+            safepaths.extract_tar(archive, scratch)
+        except (OSError, tarfile.TarError, safepaths.UnsafePath) as exc:
+            raise ClientError(f"ClientError: Could not extract {archive.name}: {exc}") from exc
+        code = scratch
     try:
-        path = safepaths.inside(code, str(name))
+        path = safepaths.inside(code, name)
     except safepaths.UnsafePath:
         path = None
     if path is None or not path.is_file():

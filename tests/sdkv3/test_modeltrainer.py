@@ -166,6 +166,31 @@ def test_requirements_satisfied_run_and_missing_ones_fail(
     assert "surely-not-a-package-xyz==1.0" in missing.failure_reason
 
 
+def test_a_packed_source_dir_is_unpacked_by_the_drivers(
+    v3_session: Any, localcloud_server: Any, train_uri: str, tmp_path: Path
+) -> None:
+    from sagemaker.core.training.configs import InputData, SourceCode
+
+    source = _xgb_source(tmp_path, "pandas\n")
+    packed = tmp_path / "code.tar.gz"
+    with tarfile.open(packed, "w:gz") as tar:
+        for path in source.iterdir():
+            tar.add(path, arcname=path.name)
+    trainer = _trainer(
+        v3_session,
+        localcloud_server,
+        training_image=XGB_IMAGE,
+        source_code=SourceCode(
+            source_dir=str(packed), entry_script="train_xgboost.py", requirements="requirements.txt"
+        ),
+        hyperparameters={"num_round": 5, "train": "titanic_train.csv"},
+        input_data_config=[InputData(channel_name="train", data_source=train_uri)],
+        base_job_name="v3-packed",
+    )
+    trainer.train(wait=True, logs=False)
+    assert _job(trainer).training_job_status == "Completed"
+
+
 def test_builtin_image_through_modeltrainer(
     v3_session: Any, localcloud_server: Any, tmp_path: Path
 ) -> None:

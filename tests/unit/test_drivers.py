@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -86,12 +87,20 @@ def test_requirements_must_be_a_file_in_the_code_channel(tmp_path: Path) -> None
     (tmp_path / "outside.txt").write_text("pandas\n")
     source = folder / "sourcecode.json"
     source.write_text(json.dumps({"requirements": "requirements.txt"}))
-    assert drivers.requirements_file(folder, code) == code / "requirements.txt"
+    assert (
+        drivers.requirements_file(folder, code, tmp_path / "scratch") == code / "requirements.txt"
+    )
     source.write_text(json.dumps({"requirements": "../outside.txt"}))
     with pytest.raises(ClientError, match="not a file in the source directory"):
-        drivers.requirements_file(folder, code)
+        drivers.requirements_file(folder, code, tmp_path / "scratch")
+    # a source_dir given as a .tar.gz arrives packed: its requirements are read from inside
+    with tarfile.open(code / "src.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "outside.txt", arcname="reqs.txt")
+    source.write_text(json.dumps({"requirements": "reqs.txt", "source_dir": "/home/me/src.tar.gz"}))
+    found = drivers.requirements_file(folder, code, tmp_path / "scratch2")
+    assert found == tmp_path / "scratch2" / "reqs.txt" and found.read_text() == "pandas\n"
     source.write_text(json.dumps({"requirements": None}))
-    assert drivers.requirements_file(folder, code) is None
+    assert drivers.requirements_file(folder, code, tmp_path / "scratch") is None
 
 
 def test_the_command_maps_opt_ml_and_runs_the_job_interpreter(tmp_path: Path) -> None:
