@@ -20,6 +20,10 @@ Where each helper lives (open the file to see what it really does):
                          check_bucket_region
     helpers/costs.py     load_prices, hourly_price,    prices from helpers/prices.json
                          estimate_job_cost
+    helpers/reference.py  aws_figure, side_by_side,   the AWS figure beside each offline
+                         image_support, in_support,    one, and image support dates, from
+                         load_reference, as_of,        helpers/aws_reference.json
+                         Figure
     helpers/jobs.py      job_summary,                  your jobs side by side: time, cost
                          SUMMARY_COLUMNS,              and the accuracy you recorded
                          record_test_accuracy
@@ -55,6 +59,15 @@ from helpers.identity import (
 )
 from helpers.jobs import SUMMARY_COLUMNS, job_summary, record_test_accuracy
 from helpers.quotas import preflight
+from helpers.reference import (
+    Figure,
+    as_of,
+    aws_figure,
+    image_support,
+    in_support,
+    load_reference,
+    side_by_side,
+)
 from helpers.session import HelperError, configure
 from helpers.storage import bucket_size, check_bucket_region, list_objects, storage_cost
 
@@ -63,8 +76,11 @@ __all__ = [
     "COURSE_TAG",
     "SUMMARY_COLUMNS",
     "CsvCheck",
+    "Figure",
     "HelperError",
     "NotebookInfo",
+    "as_of",
+    "aws_figure",
     "bucket_size",
     "check_bucket_region",
     "check_builtin_csv",
@@ -75,16 +91,20 @@ __all__ = [
     "estimate_job_cost",
     "get_notebook_instance_info",
     "hourly_price",
+    "image_support",
+    "in_support",
     "job_summary",
     "learner_id",
     "list_my_resources",
     "list_objects",
     "load_prices",
+    "load_reference",
     "owner_id",
     "plot_jobs",
     "preflight",
     "record_test_accuracy",
     "resolve_role",
+    "side_by_side",
     "stop_my_training_job",
     "storage_cost",
 ]

@@ -41,6 +41,7 @@ ROLE = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/ml-sagemaker-use"
 HELPERS = Path(h.__file__).resolve().parent
 # Public helpers that never call AWS, so the session/region rule does not apply to them.
 NOT_AWS = {"configure", "load_prices", "hourly_price", "check_builtin_csv", "plot_jobs"}
+NOT_AWS |= {"aws_figure", "side_by_side", "image_support", "in_support", "load_reference", "as_of"}
 
 
 @contextmanager
