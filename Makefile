@@ -16,7 +16,7 @@ export PYTHONDONTWRITEBYTECODE ?= 1
 SDKV3 := .venv-sdkv3
 SDKV3_STAMP := $(SDKV3)/.installed
 
-.PHONY: setup sdkv3 test-sdkv3 test nbval notebooks lint format course course-fast lab live-check clean
+.PHONY: setup sdkv3 test-sdkv3 test test-notebooks nbval notebooks lint format course course-fast lab live-check clean
 
 setup: $(STAMP)  ## create .venv, install the pinned requirements and the course (quick when done)
 
@@ -54,10 +54,14 @@ format: setup  ## apply ruff's formatting to code and notebooks
 	$(VENV)/bin/nbqa ruff --fix notebooks
 	$(VENV)/bin/nbqa "ruff format" notebooks
 
-test: lint  ## unit, localcloud and notebook tests, then nbval on the committed notebooks
-	$(PY) -m pytest tests/unit tests/localcloud tests/test_site_browser.py tests/test_notebooks.py
-	$(MAKE) --no-print-directory test-sdkv3
-	$(MAKE) --no-print-directory nbval
+test: lint  ## unit and localcloud tests, then notebooks, nbval and SDK v3 side by side
+	@# two workers (one localcloud server each): most of these tests wait on job processes
+	$(PY) -m pytest -n 2 tests/unit tests/localcloud
+	@# each of these uses about one core and its own localcloud; output is kept per target
+	$(MAKE) --no-print-directory -j 3 --output-sync=target test-notebooks nbval test-sdkv3
+
+test-notebooks: setup  ## every notebook under papermill (test parameters), and the results site
+	$(PY) -m pytest tests/test_site_browser.py tests/test_notebooks.py
 
 nbval: setup  ## re-run the committed notebooks in a fresh localcloud and compare their outputs
 	@export LOCALCLOUD_HOME=$$(mktemp -d); $(PY) -m localcloud start >/dev/null && \
