@@ -75,7 +75,7 @@ TARGETS: dict[str, tuple[Target, ...]] = {
         ),
         Target("sagemaker.core.config.config", "load_sagemaker_config", "read"),
         _telemetry("sagemaker.core.telemetry.telemetry_logging"),  # every @_telemetry_emitter
-        _telemetry(_SERVE, "sagemaker-serve"),  # sagemaker-serve is installed apart
+        # sagemaker-serve 1.27's ModelBuilder reports through sagemaker.core.telemetry too
     ),
 }
 ANCHOR = "sagemaker"  # once it is imported, the generation's target modules must be findable

@@ -247,6 +247,7 @@ class Cluster:
         if self.entrypoint:  # the drivers print their paths: show them as the container's
             line = line.replace(str(self.layouts[host].root), OPT_ML)
             line = line.replace(str(self.bin_dir), drivers.CONTAINER_BIN)
+            line = drivers.PYTHON_PATH.sub(drivers.CONTAINER_BIN + "/python3", line)
         with self._log_locks[host]:
             self.log_sink(host, line)
 

@@ -27,6 +27,8 @@ from localcloud.hosts.params import OPT_ML
 
 DRIVERS_CHANNEL = "sm_drivers"
 CONTAINER_BIN = "/usr/local/bin"  # where the job's python3/pip3/torchrun show in its logs
+# the job interpreter as the drivers print it (sys.executable), not a longer name it starts
+PYTHON_PATH = re.compile(re.escape(sys.executable) + r"(?![\w.])")
 # The constants environment.py writes into sm_training.env; every other driver reads that file.
 MASTER_ADDR = 'SM_MASTER_ADDR = "algo-1"'
 MASTER_PORT = "SM_MASTER_PORT = 7777"
@@ -105,7 +107,8 @@ def _changed_drivers(detail: str) -> ClientError:
     return ClientError(
         "ClientError: localcloud does not know this SDK release's container drivers "
         f"({detail}); it maps /opt/ml, algo-1 and 7777 as sagemaker-train 1.27 uses them. "
-        "Use the SDK version in requirements-sdkv3.txt, or update localcloud/hosts/drivers.py."
+        "Use the SDK version in the course's requirements.txt, or update "
+        "localcloud/hosts/drivers.py."
     )
 
 

@@ -116,11 +116,6 @@ def test_the_notebooks_parameters_are_read() -> None:
     assert "05_pytorch_cpu:pytorch" in SETTINGS and "03_builtin_xgboost:xgboost" in SETTINGS
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 14 §4: notebooks 02-08 still set XGBoost 3.0-5 (end of patch 2026-11-17) and"
-    " PyTorch 2.1/py310 (2024-10-04); they move to the versions in aws_reference.json 'chosen'",
-)
 @pytest.mark.parametrize("stem", sorted(SETTINGS))
 def test_every_version_a_notebook_sets_is_supported(stem: str) -> None:
     """stem is 'notebook:framework'."""

@@ -104,6 +104,7 @@ def test_script_mode_runs_the_sdks_drivers(
     # the drivers' paths read as the container's, not as the host folder's
     assert "/opt/ml/input/data/sm_drivers/scripts/environment.py" in log
     assert f"/{job.training_job_name}/algo-1" not in log and "/.bin/" not in log
+    assert "Executing command: /usr/local/bin/python3 train_xgboost.py" in log
 
 
 def test_a_failing_script_gives_the_failure_file_as_reason(
@@ -226,18 +227,17 @@ def test_builtin_image_through_modeltrainer(
 def test_torchrun_on_two_hosts_trains_one_model(
     v3_session: Any, localcloud_server: Any, tmp_path: Path
 ) -> None:
-    import os
     import subprocess
+    import sys
 
     from sagemaker.core.training.configs import Compute, InputData, SourceCode
     from sagemaker.train.distributed import Torchrun
 
-    # the arrays are made with the course venv's torch (this venv has only the client side)
     make = (
         "import sys; sys.path.insert(0, 'scripts'); import train_nn; "
         f"train_nn.prepare_npz('data/titanic_train.csv', {str(tmp_path / 'npz')!r})"
     )
-    subprocess.run([os.environ["LOCALCLOUD_PYTHON"], "-c", make], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-c", make], cwd=ROOT, check=True)
     paths = {s: tmp_path / "npz" / f"{s}_data.npz" for s in ("train", "val")}
     bucket = v3_session.default_bucket()
     train = v3_session.upload_data(str(paths["train"]), bucket, "v3/nn/train")

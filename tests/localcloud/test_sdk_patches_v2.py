@@ -7,6 +7,7 @@ localcloud server that another test wired into this one keeps its patches.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,10 @@ from localcloud import config, environ, sdk_patches
 KINDS = {"clock", "config", "telemetry", "read"}
 
 
+def _python_path() -> dict[str, str]:
+    return {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+
+
 def _child(code: str, tmp_path: Path, **env: str) -> dict:
     """Run `code` in a fresh interpreter (as a learner's process starts) and read its JSON."""
     done = subprocess.run(
@@ -26,7 +31,8 @@ def _child(code: str, tmp_path: Path, **env: str) -> dict:
         capture_output=True,
         text=True,
         cwd=config.REPO_ROOT,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env},
+        # PYTHONPATH carries the SDK v2 layer (make test-sdkv2), as it does for this process
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **_python_path(), **env},
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
