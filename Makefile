@@ -11,12 +11,12 @@ export SAGEMAKER_SUPPRESS_V2_WARNING ?= 1
 # No __pycache__ in scripts/: the SDK would upload it with the training code.
 export PYTHONDONTWRITEBYTECODE ?= 1
 
-# SDK v3 beside the course's v2: localcloud's ModelTrainer tests run in this second, small venv
-# (requirements-sdkv3.txt); the server and the jobs keep the course venv's interpreter.
-SDKV3 := .venv-sdkv3
-SDKV3_STAMP := $(SDKV3)/.installed
+# SDK v2 beside the course's v3: localcloud's v2 compatibility tests import `sagemaker` from this
+# folder (requirements-sdkv2.txt) and everything else from the course venv.
+SDKV2 := .sdkv2
+SDKV2_STAMP := $(SDKV2)/.installed
 
-.PHONY: setup sdkv3 test-sdkv3 test test-notebooks nbval notebooks lint format course course-fast lab live-check clean
+.PHONY: setup sdkv2 test-sdkv2 test test-notebooks nbval notebooks lint format course course-fast lab live-check clean
 
 setup: $(STAMP)  ## create .venv, install the pinned requirements and the course (quick when done)
 
@@ -32,17 +32,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m localcloud install-kernel
 	@touch $(STAMP)
 
-sdkv3: $(SDKV3_STAMP)  ## the SDK v3 side venv (quick when done)
+sdkv2: $(SDKV2_STAMP)  ## the SDK v2 layer for localcloud's v2 tests (quick when done)
 
-$(SDKV3_STAMP): requirements-sdkv3.txt
-	@test -x $(SDKV3)/bin/python || $(PYTHON) -m venv $(SDKV3)
-	$(SDKV3)/bin/python -m pip install --quiet --no-deps -r requirements-sdkv3.txt
-	@# the repository on its path: `localcloud` and the tests import as in the course venv
-	$(SDKV3)/bin/python -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "sagemaker-course.pth").write_text("$(CURDIR)\n")'
+$(SDKV2_STAMP): requirements-sdkv2.txt | $(STAMP)
+	rm -rf $(SDKV2)
+	$(PY) -m pip install --quiet --no-deps --target $(SDKV2) -r requirements-sdkv2.txt
 	@touch $@
 
-test-sdkv3: setup sdkv3  ## localcloud's SDK v3 (ModelTrainer) tests, in the side venv
-	LOCALCLOUD_PYTHON=$(CURDIR)/$(PY) $(SDKV3)/bin/python -m pytest -p no:cacheprovider tests/sdkv3
+test-sdkv2: setup sdkv2  ## localcloud's tests, with SDK v2 estimators as the seed lesson uses them
+	PYTHONPATH=$(CURDIR)/$(SDKV2) SAGEMAKER_SUPPRESS_V2_WARNING=1 $(PY) -m pytest -n 2 tests/localcloud
 
 lint: setup  ## ruff on code and notebooks
 	$(PY) -m ruff check .
@@ -54,11 +52,12 @@ format: setup  ## apply ruff's formatting to code and notebooks
 	$(VENV)/bin/nbqa ruff --fix notebooks
 	$(VENV)/bin/nbqa "ruff format" notebooks
 
-test: lint  ## unit and localcloud tests, then notebooks, nbval and SDK v3 side by side
+test: lint  ## unit and SDK v3 tests, localcloud's v2 tests, then notebooks and nbval side by side
 	@# two workers (one localcloud server each): most of these tests wait on job processes
-	$(PY) -m pytest -n 2 tests/unit tests/localcloud
+	$(PY) -m pytest -n 2 tests/unit tests/sdkv3
+	$(MAKE) --no-print-directory test-sdkv2
 	@# each of these uses about one core and its own localcloud; output is kept per target
-	$(MAKE) --no-print-directory -j 3 --output-sync=target test-notebooks nbval test-sdkv3
+	$(MAKE) --no-print-directory -j 2 --output-sync=target test-notebooks nbval
 
 test-notebooks: setup  ## every notebook under papermill (test parameters), and the results site
 	$(PY) -m pytest tests/test_site_browser.py tests/test_notebooks.py
@@ -85,4 +84,4 @@ live-check: setup  ## 00, 02 and 08 against real AWS (needs credentials; see REA
 
 clean:  ## remove build outputs and localcloud state (keeps .venv)
 	-$(PY) -m localcloud stop 2>/dev/null
-	rm -rf build .localcloud .pytest_cache .ruff_cache .coverage $(SDKV3)
+	rm -rf build .localcloud .pytest_cache .ruff_cache .coverage $(SDKV2)

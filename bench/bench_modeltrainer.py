@@ -1,8 +1,7 @@
 """SDK v3 ModelTrainer on localcloud: the course's XGBoost job vs its script run directly, and
 a 2-host Torchrun job of the course network vs 1 host.
 
-Usage (in the SDK v3 side venv, which `make sdkv3` builds; jobs run with the course venv):
-    LOCALCLOUD_PYTHON=.venv/bin/python .venv-sdkv3/bin/python bench/bench_modeltrainer.py [--runs 3]
+Usage: .venv/bin/python bench/bench_modeltrainer.py [--runs 3] [--epochs 20]
 Prints medians and ratios measured in the same run, alternating the two sides; asserts nothing.
 The goal for the script-mode job is at most 2x the direct run (issue 13).
 """
@@ -10,10 +9,10 @@ The goal for the script-mode job is at most 2x the direct run (issue 13).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 XGB_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
 PT_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.8.0-cpu-py312"
-COURSE_PYTHON = os.environ.setdefault("LOCALCLOUD_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
+COURSE_PYTHON = sys.executable
 
 
 def timed(run: Callable[[], None]) -> float:

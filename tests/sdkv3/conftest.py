@@ -1,7 +1,7 @@
-"""SDK v3 tests: this venv has sagemaker-train (ModelTrainer); the server runs in the course venv.
+"""SDK v3 (the course's SDK) against localcloud: ModelTrainer jobs, the client-side patches.
 
-`make test-sdkv3` runs them with LOCALCLOUD_PYTHON set to the course venv's interpreter, which
-serves and runs the jobs (xgboost, torch); this venv only holds the client side.
+One server per test session (per xdist worker), this process wired to it. The v2 compatibility
+tests live in tests/localcloud and run with SDK v2 from .sdkv2 (`make test-sdkv2`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,7 @@ SERVER_ENV = {
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    import sagemaker.train  # noqa: F401 - a clear failure when run outside the v3 venv
-
-    course_python = ROOT / ".venv" / "bin" / "python"
-    os.environ.setdefault("LOCALCLOUD_PYTHON", str(course_python))
+    import sagemaker.train  # noqa: F401 - a clear failure when SDK v3 is not installed
 
 
 @pytest.fixture(scope="session")
