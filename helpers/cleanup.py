@@ -19,6 +19,8 @@ from helpers.session import (
 )
 from helpers.storage import iter_objects
 
+ENDED = ("Completed", "Failed", "Stopped")  # the states DeleteTrainingJob accepts
+
 
 def _mine(tags: dict[str, str], me: str) -> bool:
     """True when a resource carries the course tag and `me` (an owner_id) as owner."""
@@ -71,12 +73,12 @@ def list_my_resources(
     session: boto3.Session | None = None,
     region: str | None = None,
 ) -> pd.DataFrame:
-    """List what you have running or stored for this course, i.e. what may still cost money.
+    """List what you have for this course: what may still cost money, and your jobs' records.
 
-    Training jobs in progress, notebook instances in service and endpoints tagged with the course
-    and you as owner, the notebook instance this code runs on (tagged or not, since the console
-    creates it), and the objects under `bucket`/`prefix` (when a bucket is given; the prefix
-    defaults to course_prefix(), your own folder).
+    Training jobs (running ones to stop, ended ones to delete), notebook instances in service and
+    endpoints tagged with the course and you as owner, the notebook instance this code runs on
+    (tagged or not, since the console creates it), and the objects under `bucket`/`prefix` (when
+    a bucket is given; the prefix defaults to course_prefix(), your own folder).
 
     Example:
         >>> list_my_resources("teamname-yourname-titanic")
@@ -88,10 +90,13 @@ def list_my_resources(
     rows: list[dict[str, Any]] = []
     with aws_errors("listing your SageMaker resources"):
         paginate = sm.get_paginator
-        for page in paginate("list_training_jobs").paginate(StatusEquals="InProgress"):
+        for page in paginate("list_training_jobs").paginate():
             for job in page["TrainingJobSummaries"]:
                 if _mine(resource_tags(sm, job["TrainingJobArn"]), me):
-                    rows.append(_row("training job", job["TrainingJobName"], "stop", "InProgress"))
+                    status = job["TrainingJobStatus"]
+                    rows.append(
+                        _row("training job", job["TrainingJobName"], _job_action(status), status)
+                    )
         for page in paginate("list_notebook_instances").paginate(StatusEquals="InService"):
             for nb in page["NotebookInstances"]:
                 here = nb["NotebookInstanceName"] == this_notebook
@@ -141,6 +146,13 @@ def _delete_objects(s3: Any, bucket: str | None, uris: pd.Series) -> dict[int, s
     return done
 
 
+def _job_action(status: str) -> str:
+    """Running jobs are stopped (and deleted by a later clean-up), ended ones deleted."""
+    if status == "InProgress":
+        return "stop"
+    return "delete" if status in ENDED else f"keep ({status.lower()})"
+
+
 def _row(kind: str, name: str, action: str, status: str) -> dict[str, str]:
     return {"kind": kind, "name": name, "action": action, "status": status}
 
@@ -157,11 +169,12 @@ def clean_up(
     """Stop or delete what list_my_resources shows, so nothing keeps billing after the course.
 
     With dry_run=True (the default) it only prints the plan; dry_run=False acts on exactly those
-    rows and reports each outcome, in an order that leaves nothing behind: training jobs are
-    stopped first (a running job would upload its model after the delete), then endpoints are
-    deleted, then the S3 objects under `prefix` (default: course_prefix()), then other notebook
-    instances you own are stopped. The notebook instance this code runs on is kept unless
-    stop_this_notebook=True (stopping it ends your session).
+    rows and reports each outcome, in an order that leaves nothing behind: running training jobs
+    are stopped first (a running job would upload its model after the delete), ended ones are
+    deleted (DeleteTrainingJob; a job stopped now is deleted by the next clean-up), then
+    endpoints, then the S3 objects under `prefix` (default: course_prefix()), then other notebook
+    instances you own are stopped. Other people's jobs are never touched. The notebook instance
+    this code runs on is kept unless stop_this_notebook=True (stopping it ends your session).
 
     Example:
         >>> clean_up("teamname-yourname-titanic")                 # look first
@@ -171,17 +184,21 @@ def clean_up(
     plan = list_my_resources(bucket, prefix, session=boto, region=region)
     here = (plan.kind == "notebook instance") & (plan.name == this_notebook_name())
     if not stop_this_notebook:
-        plan.loc[here, "action"] = "keep (runs this notebook; stop it in the console when done)"
+        plan.loc[here, "action"] = "keep (this notebook)"
     order = {"training job": 0, "endpoint": 1, "s3 object": 2, "notebook instance": 3}
-    plan = plan.sort_values("kind", key=lambda k: k.map(order), kind="stable")
+    where = f"s3://{bucket}/{_folder(course_prefix(session=boto) if prefix is None else prefix)}"
+    rank = plan.kind.map(order) * 2 + ~plan.action.str.startswith("stop")  # stop, then delete
+    plan = plan.iloc[rank.argsort(kind="stable")]
     if dry_run:
         print(f"dry run, nothing changed: {len(plan)} action(s) planned; dry_run=False acts")
-        return show_table(plan.assign(done=False), True)
+        _show_brief(plan.assign(done=False), where)
+        return plan.assign(done=False)
     sm = boto.client("sagemaker", region_name=region)
     calls = {
-        "training job": lambda n: sm.stop_training_job(TrainingJobName=n),
-        "endpoint": lambda n: sm.delete_endpoint(EndpointName=n),
-        "notebook instance": lambda n: sm.stop_notebook_instance(NotebookInstanceName=n),
+        ("training job", "stop"): lambda n: sm.stop_training_job(TrainingJobName=n),
+        ("training job", "delete"): lambda n: sm.delete_training_job(TrainingJobName=n),
+        ("endpoint", "delete"): lambda n: sm.delete_endpoint(EndpointName=n),
+        ("notebook instance", "stop"): lambda n: sm.stop_notebook_instance(NotebookInstanceName=n),
     }
     done: dict[int, str] = {}
     for i, kind, name, action in plan[["kind", "name", "action"]].itertuples():
@@ -192,14 +209,31 @@ def clean_up(
                 done.update(_delete_objects(s3, bucket, objects))
         elif action.startswith("keep"):
             done[i] = "kept"
-        elif kind in calls:
+        elif (kind, verb := action.split()[0]) in calls:
             try:
-                calls[kind](name)
-                done[i] = "stopped" if kind != "endpoint" else "deleted"
+                calls[kind, verb](name)
+                done[i] = "stopped" if verb == "stop" else "deleted"
             except ClientError as err:
                 done[i] = f"failed: {err.response['Error'].get('Code')}"
     outcomes = [done[i] for i in plan.index]
     result = plan.assign(
         outcome=outcomes, done=[o in ("stopped", "deleted", "kept") for o in outcomes]
     )
-    return show_table(result, True)
+    _show_brief(result, where)
+    return result
+
+
+def _show_brief(frame: pd.DataFrame, where: str) -> None:
+    """Print a plan or its outcome page-wide: S3 objects as one line per action and outcome."""
+    objects = frame[frame.kind == "s3 object"]
+    rows = frame[frame.kind != "s3 object"].drop(columns="status")
+    if not objects.empty:
+        keys = ["action", "outcome"] if "outcome" in objects else ["action"]
+        for group, part in objects.groupby(keys, sort=False):
+            values = dict(zip(keys, group if isinstance(group, tuple) else (group,), strict=True))
+            name = f"{len(part)} objects under the prefix"
+            row = {"kind": "s3 object", "name": name, **values, "done": part.done.all()}
+            rows = pd.concat([rows, pd.DataFrame([row])], ignore_index=True)
+    if not objects.empty:
+        print(f"prefix: {where}")
+    show_table(rows, True)

@@ -17,6 +17,8 @@ from helpers.session import HelperError, aws_errors, client, resolve_session
 COURSE_TAG = "sagemaker-titanic"
 COURSE_PREFIX = "titanic-course"
 RESOURCE_METADATA = Path("/opt/ml/metadata/resource-metadata.json")
+LEARNER_ENV = "COURSE_LEARNER_ID"
+_SHARED_NAMES = {"default", "sagemaker", "sagemaker-user"}
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
 _NOT_LEARNER_CHARS = re.compile(r"[^a-z0-9-]+")
@@ -32,16 +34,41 @@ class NotebookInfo:
     region: str
 
 
+def _resource_metadata() -> dict[str, Any]:
+    """SageMaker's metadata of the notebook instance or Studio app we run on ({} elsewhere)."""
+    if not RESOURCE_METADATA.is_file():
+        return {}
+    try:
+        meta = json.loads(RESOURCE_METADATA.read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def this_notebook_name() -> str | None:
     """Name of the notebook instance we run on, from SageMaker's metadata or localcloud's env."""
-    if RESOURCE_METADATA.is_file():
-        try:
-            name = json.loads(RESOURCE_METADATA.read_text()).get("ResourceName")
-        except (OSError, ValueError):
-            name = None
-        if name:
-            return str(name)
+    meta = _resource_metadata()
+    # In Studio the file names the app ("default" for many people), not a notebook instance.
+    if meta.get("ResourceName") and not meta.get("DomainId"):
+        return str(meta["ResourceName"])
     return os.environ.get("NOTEBOOK_INSTANCE_NAME") or None
+
+
+def studio_user(*, session: boto3.Session | None = None, region: str | None = None) -> str | None:
+    """The Studio user profile we run as: from the app's metadata, else the space's owner."""
+    meta = _resource_metadata()
+    if not meta.get("DomainId"):
+        return None
+    if meta.get("UserProfileName"):
+        return str(meta["UserProfileName"])
+    if not meta.get("SpaceName"):
+        return None
+    sm = client("sagemaker", session=session, region=region)
+    try:
+        space = sm.describe_space(DomainId=meta["DomainId"], SpaceName=meta["SpaceName"])
+    except (ClientError, BotoCoreError):
+        return None  # a shared space, or no sagemaker:DescribeSpace: the learner must say
+    return space.get("OwnershipSettings", {}).get("OwnerUserProfileName") or None
 
 
 def caller_arn(*, session: boto3.Session | None = None, region: str | None = None) -> str:
@@ -54,29 +81,46 @@ def caller_arn(*, session: boto3.Session | None = None, region: str | None = Non
 def owner_id(*, session: boto3.Session | None = None, region: str | None = None) -> str:
     """Who owns what you create: your identity ARN, plus the notebook instance you work on.
 
-    Learners whose notebook instances share one execution role have the same ARN; the notebook
-    instance name tells them apart.
+    Learners who share one execution role have the same ARN; the notebook instance name, the
+    Studio user profile, or your COURSE_LEARNER_ID tells them apart.
 
     Example:
         >>> owner_id()  # on notebook instance team-doe
         'arn:aws:sts::123456789012:assumed-role/ml-sagemaker-use/SageMaker/notebook-instance/team-doe'
     """
     arn = caller_arn(session=session, region=region)
+    if os.environ.get(LEARNER_ENV):
+        return f"{arn}/learner/{learner_id(session=session, region=region)}"
+    user = studio_user(session=session, region=region)
+    if user:
+        return f"{arn}/studio-user/{user}"
     notebook = this_notebook_name()
     return f"{arn}/notebook-instance/{notebook}" if notebook else arn
 
 
 def learner_id(*, session: boto3.Session | None = None, region: str | None = None) -> str:
-    """A short name for you, safe in S3 keys: your notebook instance, else your user/session name.
+    """A short name for you, safe in S3 keys and unique per person in a shared account.
+
+    Order: env COURSE_LEARNER_ID (set it yourself when the guess is wrong); in Studio your user
+    profile; your notebook instance; else your user or session name. "default" is refused:
+    in Studio many people's apps and spaces are called that.
 
     Example:
         >>> learner_id()  # on notebook instance Team-Doe_Titanic
         'team-doe-titanic'
     """
-    name = this_notebook_name() or re.split(r"[/:]", caller_arn(session=session, region=region))[-1]
+    name = (
+        os.environ.get(LEARNER_ENV)
+        or studio_user(session=session, region=region)
+        or this_notebook_name()
+        or re.split(r"[/:]", caller_arn(session=session, region=region))[-1]
+    )
     learner = _NOT_LEARNER_CHARS.sub("-", name.lower()).strip("-")
-    if not learner:
-        raise HelperError(f"cannot make a learner name from {name!r}: set NOTEBOOK_INSTANCE_NAME")
+    if not learner or learner in _SHARED_NAMES:
+        raise HelperError(
+            f"{name!r} is not a name for one person: set {LEARNER_ENV} to a name of your own,"
+            f" e.g. os.environ['{LEARNER_ENV}'] = 'doe-jane' (before any other helper)"
+        )
     return learner
 
 
@@ -93,17 +137,19 @@ def course_prefix(*, session: boto3.Session | None = None, region: str | None = 
 def course_tags(
     notebook: str | None = None, *, session: boto3.Session | None = None, region: str | None = None
 ) -> list[dict[str, str]]:
-    """Tags to pass as `tags=` to estimators, so clean-up can tell your resources from others'.
+    """Tags to pass as `tags=` to ModelTrainer, so clean-up can tell your jobs from others'.
+
+    They are in SDK v3's form (`key`/`value`); the API and boto3 spell them `Key`/`Value`.
 
     Example:
-        >>> XGBoost(..., tags=course_tags("02-training"))
+        >>> ModelTrainer(..., tags=course_tags("02_managed_xgboost"))
     """
     tags = [
-        {"Key": "course", "Value": COURSE_TAG},
-        {"Key": "owner", "Value": owner_id(session=session, region=region)},
+        {"key": "course", "value": COURSE_TAG},
+        {"key": "owner", "value": owner_id(session=session, region=region)},
     ]
     if notebook:
-        tags.append({"Key": "notebook", "Value": str(notebook)})
+        tags.append({"key": "notebook", "value": str(notebook)})
     return tags
 
 
@@ -155,11 +201,12 @@ def resolve_role(
         return _role_arn(role, session=session, region=region)
     env_role = os.environ.get("SAGEMAKER_ROLE") or None
     if RESOURCE_METADATA.is_file():
-        import sagemaker  # slow to import, and only needed here
+        from sagemaker.core.helper import session_helper  # slow to import, only needed here
 
         boto, _ = resolve_session(session=session, region=region)
         try:
-            return sagemaker.get_execution_role(sagemaker.Session(boto_session=boto))
+            sdk_session = session_helper.Session(boto_session=boto)
+            return session_helper.get_execution_role(sdk_session)
         except (ValueError, ClientError, BotoCoreError) as err:
             if env_role is None:
                 raise HelperError(

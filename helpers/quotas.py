@@ -10,10 +10,12 @@ import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 
 from helpers.identity import caller_arn
-from helpers.session import HelperError, aws_errors, resolve_session, show_table
+from helpers.session import HelperError, resolve_session, show_table
 from helpers.storage import check_bucket_region
 
 INSTANCE_COUNT_QUOTA = "Number of instances across all training jobs"
+QUOTA_PERMISSION = "permission: servicequotas:ListServiceQuotas"
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 
 
 def applied_quotas(sq: Any) -> dict[str, dict[str, Any]]:
@@ -68,7 +70,9 @@ def preflight(
     """Check credentials, region, bucket and training quotas before launching jobs, in one table.
 
     A quota of 0 is what makes CreateTrainingJob fail with ResourceLimitExceeded; its row says
-    exactly where to request an increase.
+    exactly where to request an increase. Column `blocking` is True for a failed check that will
+    stop a job; a role that may not read quotas gets a non-blocking row (the quotas are then
+    unknown, not 0), so a notebook can warn and go on: `report[report.blocking].empty`.
 
     Example:
         >>> preflight(["ml.m5.large", "ml.g4dn.xlarge"], bucket="teamname-yourname-titanic")
@@ -80,8 +84,16 @@ def preflight(
         raise HelperError(f"instance types look like 'ml.m5.large', got {bad!r}")
     rows: list[dict[str, Any]] = []
 
-    def add(check: str, value: Any, ok: bool, fix: str = "") -> None:
-        rows.append({"check": check, "value": value, "ok": ok, "fix": "" if ok else fix})
+    def add(check: str, value: Any, ok: bool, fix: str = "", blocking: bool = True) -> None:
+        rows.append(
+            {
+                "check": check,
+                "value": value,
+                "ok": ok,
+                "blocking": not ok and blocking,
+                "fix": "" if ok else fix,
+            }
+        )
 
     try:
         boto, region = resolve_session(session=session, region=region)
@@ -101,10 +113,23 @@ def preflight(
             add(f"bucket {bucket}", None, False, str(err))
     sq = boto.client("service-quotas", region_name=region)
     try:
-        with aws_errors("listing SageMaker quotas (servicequotas:ListServiceQuotas)"):
-            quotas = applied_quotas(sq)
-    except HelperError as err:
-        add("quotas", None, False, f"{err}; check the quotas in the Service Quotas console")
+        quotas = applied_quotas(sq)
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        if code in _DENIED:
+            add(
+                QUOTA_PERMISSION,
+                "not allowed",
+                False,
+                "quotas unknown, not 0: your role may not read them. Look in the Service Quotas"
+                " console, or ask your administrator; jobs may still start",
+                blocking=False,
+            )
+        else:
+            add(QUOTA_PERMISSION, None, False, f"listing SageMaker quotas failed: {code}: {err}")
+        return show_table(pd.DataFrame(rows), show)
+    except BotoCoreError as err:
+        add(QUOTA_PERMISSION, None, False, f"listing SageMaker quotas failed: {err}")
         return show_table(pd.DataFrame(rows), show)
     names = [f"{t} for training job usage" for t in instance_types] + [INSTANCE_COUNT_QUOTA]
     for name in names:

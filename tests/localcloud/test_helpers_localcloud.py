@@ -126,9 +126,12 @@ def _create_job(cloud: Cloud, bucket: str, tags: list[dict], *, sleeper: bool = 
         OutputDataConfig={"S3OutputPath": f"s3://{bucket}/{h.COURSE_PREFIX}/output"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
         StoppingCondition={"MaxRuntimeInSeconds": 120},
-        Tags=tags,
+        Tags=[{"Key": t["key"], "Value": t["value"]} for t in tags],  # the API form
     )
     return name
+
+
+ENDED = ("Completed", "Failed", "Stopped")
 
 
 def _wait(cloud: Cloud, name: str, until: tuple[str, ...], timeout: float = 180) -> dict:
@@ -267,7 +270,7 @@ def test_unknown_job_is_a_clear_error(cloud: Cloud) -> None:
 
 def test_stop_only_my_own_job(cloud: Cloud, bucket: str) -> None:
     mine = _create_job(cloud, bucket, h.course_tags(session=cloud.session), sleeper=True)
-    theirs_tags = [{"Key": "course", "Value": h.COURSE_TAG}, {"Key": "owner", "Value": OTHER}]
+    theirs_tags = [{"key": "course", "value": h.COURSE_TAG}, {"key": "owner", "value": OTHER}]
     theirs = _create_job(cloud, bucket, theirs_tags, sleeper=True)
     try:
         with pytest.raises(h.HelperError, match="belongs to .*someone-else, not you"):
@@ -288,8 +291,12 @@ def test_clean_up_dry_run_then_exactly_what_it_listed(cloud: Cloud, bucket: str)
     for key in (f"{mine_prefix}/a.csv", f"{mine_prefix}/deep/b.csv", "keep/c.csv", theirs_key):
         s3.put_object(Bucket=clean_bucket, Key=key, Body=b"1,2\n")
     mine = _create_job(cloud, bucket, h.course_tags(session=cloud.session), sleeper=True)
-    theirs_tags = [{"Key": "course", "Value": h.COURSE_TAG}, {"Key": "owner", "Value": OTHER}]
+    theirs_tags = [{"key": "course", "value": h.COURSE_TAG}, {"key": "owner", "value": OTHER}]
     theirs = _create_job(cloud, bucket, theirs_tags, sleeper=True)
+    mine_ended = _create_job(cloud, bucket, h.course_tags(session=cloud.session))
+    theirs_ended = _create_job(cloud, bucket, theirs_tags)
+    for name in (mine_ended, theirs_ended):
+        assert _wait(cloud, name, ENDED)["TrainingJobStatus"] in ENDED
     sm = cloud.client("sagemaker")
     here = os.environ["NOTEBOOK_INSTANCE_NAME"]
 
@@ -304,6 +311,9 @@ def test_clean_up_dry_run_then_exactly_what_it_listed(cloud: Cloud, bucket: str)
     try:
         listed = h.list_my_resources(clean_bucket, session=cloud.session)
         assert mine in set(listed.name) and theirs not in set(listed.name)
+        actions = dict(zip(listed.name, listed.action, strict=True))
+        assert (actions[mine], actions[mine_ended]) == ("stop", "delete")
+        assert theirs_ended not in actions
         assert here in set(listed.name)  # the notebook instance this process "runs on"
         assert {n for n in listed.name if n.startswith("s3://")} == {
             f"s3://{clean_bucket}/{mine_prefix}/a.csv",
@@ -319,6 +329,9 @@ def test_clean_up_dry_run_then_exactly_what_it_listed(cloud: Cloud, bucket: str)
         assert set(done.name) == set(plan.name) and done.done.all()
         jobs, keys = snapshot()
         assert jobs[mine] in ("Stopping", "Stopped") and jobs[theirs] == "InProgress"
+        with pytest.raises(sm.exceptions.ClientError, match="ResourceNotFound|ValidationException"):
+            sm.describe_training_job(TrainingJobName=mine_ended)  # DeleteTrainingJob forgot it
+        assert sm.describe_training_job(TrainingJobName=theirs_ended)["TrainingJobStatus"] in ENDED
         assert keys == ["keep/c.csv", theirs_key]
         assert h.get_notebook_instance_info(here).status in ("Stopping", "Stopped")
     finally:

@@ -279,7 +279,7 @@ def test_accepts_a_sagemaker_session_and_maps_not_found(aws: boto3.Session) -> N
     class SdkSession:  # what sagemaker.Session exposes
         boto_session = aws
 
-    assert h.course_tags(session=SdkSession())[1]["Value"] == ME
+    assert h.course_tags(session=SdkSession())[1]["value"] == ME
     answer(aws, "sagemaker", "DescribeTrainingJob", lambda _: error("ResourceNotFound"))
     with pytest.raises(h.HelperError, match=r"\(ResourceNotFound: stubbed\): check the name"):
         h.estimate_job_cost("gone", session=aws)

@@ -18,6 +18,7 @@ from test_aws_helpers import (
 )
 
 from helpers import AWS_helpers as h
+from helpers.cleanup import ENDED
 
 
 def serve_stop(session: boto3.Session) -> list[dict]:
@@ -28,6 +29,19 @@ def serve_stop(session: boto3.Session) -> list[dict]:
         return {}
 
     return answer(session, "sagemaker", "StopTrainingJob", reply)
+
+
+def serve_delete(session: boto3.Session) -> list[dict]:
+    """DeleteTrainingJob as SageMaker does it: only an ended job (moto lacks the call)."""
+
+    def reply(params: dict) -> dict:
+        jobs = backend().training_jobs
+        if jobs[params["TrainingJobName"]].training_job_status not in ENDED:
+            return error("ValidationException", "job is not in a terminal state")
+        del jobs[params["TrainingJobName"]]
+        return {}
+
+    return answer(session, "sagemaker", "DeleteTrainingJob", reply)
 
 
 def test_stop_my_training_job(aws: boto3.Session) -> None:
@@ -82,11 +96,14 @@ def test_clean_up_dry_run_changes_nothing_then_removes_exactly_the_list(
     aws: boto3.Session, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     serve_stop(aws)
+    deletes = serve_delete(aws)
     monkeypatch.setenv("NOTEBOOK_INSTANCE_NAME", "this-notebook")
     me = h.owner_id(session=aws)
     make_job(aws, "mine-running", owner=me, status="InProgress")
     make_job(aws, "mine-done", owner=me)
+    make_job(aws, "mine-failed", owner=me, status="Failed")
     make_job(aws, "theirs-running", owner=OTHER, status="InProgress")
+    make_job(aws, "theirs-done", owner=OTHER)
     make_notebook(aws, "my-notebook", owner=me)
     make_notebook(aws, "their-notebook", owner=OTHER)
     make_notebook(aws, "this-notebook")  # created in the console: untagged, but it is "here"
@@ -106,11 +123,23 @@ def test_clean_up_dry_run_changes_nothing_then_removes_exactly_the_list(
         ("notebook instance", "this-notebook"),
         ("s3 object", "s3://me-titanic/titanic-course/this-notebook/a.csv"),
         ("s3 object", "s3://me-titanic/titanic-course/this-notebook/sub/b.csv"),
+        ("training job", "mine-done"),
+        ("training job", "mine-failed"),
         ("training job", "mine-running"),
+    ]
+    actions = dict(zip(listed.name, listed.action, strict=True))
+    assert [actions[j] for j in ("mine-running", "mine-done", "mine-failed")] == [
+        "stop",
+        "delete",
+        "delete",
     ]
     before = state(aws)
     plan = h.clean_up("me-titanic", session=aws)
-    assert "dry run, nothing changed" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "dry run, nothing changed" in printed
+    assert "prefix: s3://me-titanic/titanic-course/this-notebook/" in printed
+    assert "2 objects under the prefix" in printed
+    assert max(len(line) for line in printed.splitlines()) <= 100
     assert state(aws) == before and not plan.done.any()
     assert sorted(plan.name) == sorted(listed.name)
 
@@ -120,19 +149,41 @@ def test_clean_up_dry_run_changes_nothing_then_removes_exactly_the_list(
     assert done.done.all() and sorted(done.index) == sorted(listed.name)
     acting = [c for c in calls if c.startswith(("Stop", "Delete"))]
     # a running job uploads model.tar.gz when it ends: stop it before deleting the objects
-    assert acting == ["StopTrainingJob", "DeleteEndpoint", "DeleteObjects", "StopNotebookInstance"]
+    assert acting == [
+        "StopTrainingJob",
+        "DeleteTrainingJob",
+        "DeleteTrainingJob",
+        "DeleteEndpoint",
+        "DeleteObjects",
+        "StopNotebookInstance",
+    ]
+    assert sorted(d["TrainingJobName"] for d in deletes) == ["mine-done", "mine-failed"]
     assert list(done.kind)[-1] == "notebook instance"
     assert done.loc["this-notebook", "outcome"] == "kept"
     assert state(aws)["notebooks"]["this-notebook"] == before["notebooks"]["this-notebook"]
     done = h.clean_up("me-titanic", dry_run=False, stop_this_notebook=True, session=aws)
-    assert list(done.name) == ["this-notebook"] and done.done.all()
+    assert list(zip(done.name, done.outcome, strict=True)) == [
+        ("mine-running", "kept"),  # still stopping: not deleted yet
+        ("this-notebook", "stopped"),
+    ]
     after = state(aws)
-    assert after["jobs"] == {**before["jobs"], "mine-running": "Stopping"}
+    # ended jobs of mine are gone; the one stopped now stays until it has stopped; theirs untouched
+    assert after["jobs"] == {
+        "mine-running": "Stopping",
+        "theirs-running": "InProgress",
+        "theirs-done": "Completed",
+    }
     stopped = {"my-notebook": "Stopped", "this-notebook": "Stopped"}
     assert after["notebooks"] == {**before["notebooks"], **stopped}
     assert after["endpoints"] == ["their-endpoint"]
     assert after["keys"] == kept
-    assert h.list_my_resources("me-titanic", session=aws).empty
+    left = h.list_my_resources("me-titanic", session=aws)
+    assert list(zip(left.name, left.action, strict=True)) == [("mine-running", "keep (stopping)")]
+    backend().training_jobs["mine-running"].training_job_status = "Stopped"
+    done = h.clean_up("me-titanic", dry_run=False, session=aws)  # the next clean-up deletes it
+    assert (
+        list(done.outcome) == ["deleted"] and h.list_my_resources("me-titanic", session=aws).empty
+    )
 
 
 def test_clean_up_refuses_a_whole_bucket_and_reports_failures(aws: boto3.Session) -> None:
@@ -159,7 +210,7 @@ def test_learners_sharing_a_role_and_a_bucket_stay_apart(
     monkeypatch.setenv("NOTEBOOK_INSTANCE_NAME", "alice-nb")
     alice_tags = h.course_tags("02-training", session=aws)
     alice_key = f"{h.course_prefix(session=aws)}/train.csv"
-    make_job(aws, "alice-job", owner=alice_tags[1]["Value"], status="InProgress")
+    make_job(aws, "alice-job", owner=alice_tags[1]["value"], status="InProgress")
     monkeypatch.setenv("NOTEBOOK_INSTANCE_NAME", "bob-nb")
     make_job(aws, "bob-job", owner=h.owner_id(session=aws), status="InProgress")
     bob_key = f"{h.course_prefix(session=aws)}/train.csv"

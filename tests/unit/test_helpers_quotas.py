@@ -13,7 +13,7 @@ from test_aws_helpers import (
 )
 
 from helpers import AWS_helpers as h
-from helpers.quotas import INSTANCE_COUNT_QUOTA
+from helpers.quotas import INSTANCE_COUNT_QUOTA, QUOTA_PERMISSION
 
 QUOTAS = [
     {"QuotaName": "ml.m5.large for training job usage", "QuotaCode": "L-M5L", "Value": 20.0},
@@ -52,6 +52,28 @@ def test_preflight_finds_a_zero_quota(aws: boto3.Session, capsys: pytest.Capture
     assert "servicequotas/home/services/sagemaker/quotas/L-G4" in zero.fix
     assert rows.loc["quota: Number of instances across all training jobs", "ok"]
     assert "Request increase" in capsys.readouterr().out
+    assert list(report.check[report.blocking]) == ["quota: ml.g4dn.xlarge for training job usage"]
+    assert QUOTA_PERMISSION not in rows.index  # read: no permission row
+
+
+def test_no_permission_to_read_quotas_is_not_a_zero_quota(aws: boto3.Session) -> None:
+    make_bucket(aws)
+    allowed = {"yes": True}
+    readable = {"Quotas": QUOTAS[:1] + QUOTAS[2:]}  # all above 0
+    denied = error("AccessDeniedException", "not authorized to perform ListServiceQuotas")
+    answer(
+        aws, "service-quotas", "ListServiceQuotas", lambda _: readable if allowed["yes"] else denied
+    )
+    control = h.preflight(["ml.m5.large"], bucket="me-titanic", session=aws, show=False)
+    assert control.ok.all() and not control.blocking.any()  # positive control: readable, enough
+
+    allowed["yes"] = False
+    report = h.preflight(["ml.m5.large"], bucket="me-titanic", session=aws, show=False)
+    rows = report.set_index("check")
+    row = rows.loc[QUOTA_PERMISSION]
+    assert not row.ok and not row.blocking and "quotas unknown, not 0" in row.fix
+    assert not [c for c in rows.index if c.startswith("quota")]  # no quota row claims a value
+    assert report[report.blocking].empty  # so a notebook may go on, with a warning
 
 
 def test_preflight_bad_inputs(aws: boto3.Session, capsys: pytest.CaptureFixture) -> None:
@@ -90,9 +112,10 @@ def test_preflight_default_quota_without_applied_value(aws: boto3.Session) -> No
 def test_preflight_reports_failures_as_rows(
     aws: boto3.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    answer(aws, "service-quotas", "ListServiceQuotas", lambda _: error("AccessDeniedException"))
+    answer(aws, "service-quotas", "ListServiceQuotas", lambda _: error("NoSuchResourceException"))
     rows = h.preflight(session=aws, show=False).set_index("check")
-    assert "Service Quotas console" in rows.loc["quotas", "fix"]
+    assert rows.loc[QUOTA_PERMISSION, "blocking"]  # not a permission problem: quotas unknown
+    assert "NoSuchResourceException" in rows.loc[QUOTA_PERMISSION, "fix"]
 
     answer(aws, "sts", "GetCallerIdentity", lambda _: error("ExpiredToken", "token expired"))
     rows = h.preflight(session=aws, show=False).set_index("check")
