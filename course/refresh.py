@@ -7,6 +7,7 @@ runs first; it is only rewritten when it was asked for.
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -26,10 +27,26 @@ def tidy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb, _ = CoalesceStreamsPreprocessor(enabled=True).preprocess(nb, {})
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)  # the state of the SDK's live wait panel, colour codes
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not _live_panel(o)]
     return nb
+
+
+def _live_panel(output: nbformat.NotebookNode) -> bool:
+    """What SDK v3's TrainingJob.wait leaves: its transient panel's widget and an empty <pre>."""
+    if output.get("output_type") != "display_data":
+        return False
+    data = output.get("data", {})
+    if "application/vnd.jupyter.widget-view+json" in data:
+        return True
+    html = "".join(data.get("text/html", ""))
+    return set(data) <= {"text/html", "text/plain"} and re.fullmatch(
+        r"<pre[^>]*>\s*</pre>\s*", html
+    )
 
 
 def refresh(stems: list[str] | None = None, echo: Echo = print) -> int:
