@@ -334,3 +334,51 @@ def test_refresh_tidy_merges_streams_and_restores_the_kernel_name() -> None:
     assert [o.text for o in nb.cells[0].outputs] == ["..\n"]
     assert nb.metadata["kernelspec"]["name"] == "python3"
     assert "papermill" not in nb.metadata and "papermill" not in nb.cells[0].metadata
+
+
+def test_refresh_tidy_drops_the_sdks_live_wait_panel_and_keeps_real_output() -> None:
+    import nbformat
+
+    from course.refresh import tidy
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("trainer.train()")
+    widget = {"application/vnd.jupyter.widget-view+json": {"model_id": "x"}, "text/plain": "Out"}
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data=widget),
+        nbformat.v4.new_output("display_data", data={"text/html": "<pre style='x'>\n</pre>\n"}),
+        nbformat.v4.new_output("display_data", data={"text/html": "<pre>a table</pre>"}),
+        nbformat.v4.new_output("stream", name="stdout", text="job done\n"),
+    ]
+    nb.cells = [cell]
+    nb.metadata["widgets"] = {"state": "\x1b[34mpanel\x1b[0m"}
+    tidy(nb)
+    kept = nb.cells[0].outputs
+    assert [o.output_type for o in kept] == ["display_data", "stream"]
+    assert kept[0].data["text/html"] == "<pre>a table</pre>"  # real output stays
+    assert "widgets" not in nb.metadata
+
+
+def test_every_notebook_hides_its_solutions_and_shows_no_noise() -> None:
+    import re
+
+    import nbformat
+
+    for path in sorted(
+        (Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]_*.ipynb")
+    ):
+        nb = nbformat.read(path, as_version=4)
+        solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+        assert solutions, f"{path.name}: an exercise needs a solution cell"
+        for cell in solutions:
+            assert cell.metadata.get("jupyter", {}).get("source_hidden"), path.name
+        assert "widgets" not in nb.metadata, path.name
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                text = "".join(output.get("text", "")) + "".join(
+                    output.get("data", {}).get("text/plain", "")
+                )
+                assert "\x1b[" not in text, f"{path.name}: colour codes"
+                assert not re.search(
+                    r"(?<![\w.])/(?:work|root|home|tmp)/|sagemaker\.config INFO", text
+                ), f"{path.name}: {text[:120]}"
