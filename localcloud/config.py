@@ -65,6 +65,19 @@ def region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
 
 
+# The trust policy of a SageMaker execution role: SageMaker may assume it.
+SAGEMAKER_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
 def role_arn() -> str:
     """ARN of the course's execution role created at server start."""
     return f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE_NAME}"

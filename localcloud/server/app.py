@@ -233,19 +233,9 @@ def bootstrap(endpoint: str, settings: ServerSettings, secret: RoleCredentials) 
     """Create what a SageMaker notebook account already has: the execution role, the notebook."""
     session = secret.boto_session(config.region())
     iam = session.client("iam", endpoint_url=endpoint)
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "sagemaker.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
     iam.create_role(
         RoleName=config.ROLE_NAME,
-        AssumeRolePolicyDocument=json.dumps(trust),
+        AssumeRolePolicyDocument=json.dumps(config.SAGEMAKER_TRUST),
         Description="Execution role for the course's SageMaker training jobs (localcloud)",
     )
     iam.put_role_policy(

@@ -10,19 +10,10 @@ import pytest
 from _lc_jobs import describe, unique, upload_train, wait_for, write_script, xgboost_estimator
 from botocore.exceptions import ClientError
 
+from localcloud import config
 from localcloud.testing import XGB_IMAGE
 
 pytestmark = pytest.mark.localcloud
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "sagemaker.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
 
 
 def _ended(session: Any, name: str) -> dict[str, Any]:
@@ -105,7 +96,9 @@ def test_the_policy_simulator_answers_from_the_roles_policies(localcloud_server:
     )["EvaluationResults"]
     assert [r["EvalDecision"] for r in course] == ["allowed", "allowed", "implicitDeny"]
 
-    bare = iam.create_role(RoleName=unique("bare"), AssumeRolePolicyDocument=json.dumps(TRUST))
+    bare = iam.create_role(
+        RoleName=unique("bare"), AssumeRolePolicyDocument=json.dumps(config.SAGEMAKER_TRUST)
+    )
     arn = bare["Role"]["Arn"]
     results = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=actions[:1])
     assert results["EvaluationResults"][0]["EvalDecision"] == "implicitDeny"

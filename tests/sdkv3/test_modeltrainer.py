@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from localcloud import config
+
 ROOT = Path(__file__).resolve().parents[2]
 XGB_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5"
 PT_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.8.0-cpu-py312"
@@ -277,19 +279,9 @@ def test_a_role_without_sagemaker_permissions_is_refused(
     from sagemaker.core.helper.iam_role_resolver import RoleValidationError
 
     iam = localcloud_server.client("iam")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "sagemaker.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    arn = iam.create_role(RoleName="NoPermissions", AssumeRolePolicyDocument=json.dumps(trust))[
-        "Role"
-    ]["Arn"]
+    arn = iam.create_role(
+        RoleName="NoPermissions", AssumeRolePolicyDocument=json.dumps(config.SAGEMAKER_TRUST)
+    )["Role"]["Arn"]
     with pytest.raises(RoleValidationError, match="Missing permissions"):
         _trainer(v3_session, localcloud_server, training_image=XGB_IMAGE, role=arn)
     # positive control: the course role passes the same check
