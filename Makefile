@@ -15,6 +15,7 @@ export PYTHONDONTWRITEBYTECODE ?= 1
 # folder (requirements-sdkv2.txt) and everything else from the course venv.
 SDKV2 := .sdkv2
 SDKV2_STAMP := $(SDKV2)/.installed
+WORKERS ?= 2  # pytest-xdist workers for the localcloud tests
 
 .PHONY: setup sdkv2 test-sdkv2 test test-notebooks nbval notebooks lint format course course-fast lab live-check clean
 
@@ -40,7 +41,7 @@ $(SDKV2_STAMP): requirements-sdkv2.txt | $(STAMP)
 	@touch $@
 
 test-sdkv2: setup sdkv2  ## localcloud's tests, with SDK v2 estimators as the seed lesson uses them
-	PYTHONPATH=$(CURDIR)/$(SDKV2) SAGEMAKER_SUPPRESS_V2_WARNING=1 $(PY) -m pytest -n 2 tests/localcloud
+	PYTHONPATH=$(CURDIR)/$(SDKV2) SAGEMAKER_SUPPRESS_V2_WARNING=1 $(PY) -m pytest -n $(WORKERS) tests/localcloud
 
 lint: setup  ## ruff on code and notebooks
 	$(PY) -m ruff check .
@@ -52,12 +53,11 @@ format: setup  ## apply ruff's formatting to code and notebooks
 	$(VENV)/bin/nbqa ruff --fix notebooks
 	$(VENV)/bin/nbqa "ruff format" notebooks
 
-test: lint  ## unit and SDK v3 tests, localcloud's v2 tests, then notebooks and nbval side by side
+test: lint  ## unit and SDK v3 tests, then localcloud's v2 tests, notebooks and nbval side by side
 	@# two workers (one localcloud server each): most of these tests wait on job processes
 	$(PY) -m pytest -n 2 tests/unit tests/sdkv3
-	$(MAKE) --no-print-directory test-sdkv2
-	@# each of these uses about one core and its own localcloud; output is kept per target
-	$(MAKE) --no-print-directory -j 2 --output-sync=target test-notebooks nbval
+	@# side by side, each about one core and its own localcloud; output is kept per target
+	$(MAKE) --no-print-directory -j 3 --output-sync=target WORKERS=1 test-sdkv2 test-notebooks nbval
 
 test-notebooks: setup  ## every notebook under papermill (test parameters), and the results site
 	$(PY) -m pytest tests/test_site_browser.py tests/test_notebooks.py
