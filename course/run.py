@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import pandas as pd
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
@@ -100,8 +101,7 @@ def run_course(opts: Options, jobs: JobSource | None = None, echo: Echo = print)
     record = RunRecord(started=started.isoformat(), fast=opts.fast, kernel=opts.kernel)
     t0 = time.monotonic()
     with localcloud_running(opts.use_localcloud, echo):
-        if jobs is None:
-            jobs = _job_source(opts, started, echo)
+        jobs = _remembering(jobs if jobs is not None else _job_source(opts, started, echo))
         for nb in notebooks:
             nb_params = {**params[nb.stem], **_declared(nb, opts.extra_params)}
             result = run_one(nb, executed_dir, opts, nb_params, jobs)
@@ -280,6 +280,22 @@ def _job_source(opts: Options, started: datetime, echo: Echo) -> JobSource:
     except Exception as err:
         echo(f"warning: cannot read training jobs from localcloud: {type(err).__name__}: {err}")
         return no_jobs
+
+
+def _remembering(jobs: JobSource) -> JobSource:
+    """The run's jobs so far, including those a later notebook deleted (08 cleans up its own)."""
+    seen = empty_jobs()
+
+    def table() -> pd.DataFrame:
+        nonlocal seen
+        now = normalise(jobs())
+        both = now if seen.empty else pd.concat([seen, now], ignore_index=True)
+        first = both.drop_duplicates("job_name", keep="first")["job_name"]  # the order they began
+        latest = both.drop_duplicates("job_name", keep="last").set_index("job_name")
+        seen = latest.loc[first].reset_index()[both.columns]
+        return seen
+
+    return table
 
 
 def _safe_jobs(jobs: JobSource, echo: Echo | None) -> Any:

@@ -31,7 +31,8 @@ Metric lines are ``name=value`` pairs separated by spaces, for example::
     epoch=10 train:loss=0.4512 validation:loss=0.4410 validation:accuracy=0.8112
     best_epoch=41 train:accuracy=0.8366 validation:loss=0.4203 validation:accuracy=0.8322
 
-The summary line follows every epoch line, so a metric's last value is the saved (best) model's.
+The summary line comes after the last epoch line, so a metric's last value is the saved (best)
+model's (the epoch lines' validation:loss and validation:accuracy included).
 A SageMaker ``metric_definitions`` list that reads them::
 
     [{"Name": "validation:accuracy", "Regex": r"validation:accuracy=([0-9.]+)"},

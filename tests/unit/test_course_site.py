@@ -382,3 +382,16 @@ def test_every_notebook_hides_its_solutions_and_shows_no_noise() -> None:
                 assert not re.search(
                     r"(?<![\w.])/(?:work|root|home|tmp)/|sagemaker\.config INFO", text
                 ), f"{path.name}: {text[:120]}"
+
+
+def test_the_runs_jobs_table_keeps_jobs_a_later_notebook_deleted() -> None:
+    from course.run import _remembering
+
+    full = jobs_table()
+    calls = iter([full.iloc[:2], full.iloc[[1, 2]].assign(status="Stopped"), full.iloc[[2]]])
+    table = _remembering(lambda: next(calls))
+    assert list(table().job_name) == ["xgb-a", "xgb-b"]
+    second = table()  # xgb-a was deleted (08 cleans up); xgb-b changed status
+    assert list(second.job_name) == ["xgb-a", "xgb-b", "xgb-c"]
+    assert list(second.status) == ["Completed", "Stopped", "Stopped"]
+    assert list(table().job_name) == ["xgb-a", "xgb-b", "xgb-c"]  # positive: nothing lost
