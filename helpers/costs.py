@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from helpers.session import HelperError, client, describe_job
+from helpers.session import HelperError, client, describe_job, read_table
 
 PRICES_FILE = Path(__file__).with_name("prices.json")
 GIB = 1024**3
@@ -23,16 +22,8 @@ def load_prices(path: str | Path | None = None) -> dict[str, Any]:
         0.115
     """
     path = Path(path) if path else PRICES_FILE
-    try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise HelperError(
-            f"cannot read price table {path} ({err}): restore helpers/prices.json"
-        ) from None
-    for key in ("retrieved", "region", "training", "s3_standard_gb_month"):
-        if key not in table:
-            raise HelperError(f"price table {path} has no {key!r}: restore helpers/prices.json")
-    return table
+    parts = ("retrieved", "region", "training", "s3_standard_gb_month")
+    return read_table(path, parts, "price table ", "helpers/prices.json")
 
 
 def hourly_price(instance_type: str, use: str = "training") -> float | None:

@@ -6,14 +6,13 @@ learner never mistakes a laptop's numbers for what SageMaker does.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from helpers.session import HelperError
+from helpers.session import HelperError, read_table
 
 REFERENCE_FILE = Path(__file__).with_name("aws_reference.json")
 OFFLINE = "offline (localcloud, this machine)"
@@ -74,16 +73,8 @@ def _with_unit(value: float | tuple[float, float], unit: str, spec: str = "") ->
 def load_reference(path: str | Path | None = None) -> dict[str, Any]:
     """Read the dated reference file, refusing one that lacks a part the course relies on."""
     path = Path(path) if path else REFERENCE_FILE
-    try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise HelperError(
-            f"cannot read {path} ({err}): restore helpers/aws_reference.json"
-        ) from None
-    for part in ("as_of", "figures", "images", "chosen"):
-        if part not in table:
-            raise HelperError(f"{path} has no {part!r}: restore helpers/aws_reference.json")
-    return table
+    parts = ("as_of", "figures", "images", "chosen")
+    return read_table(path, parts, "", "helpers/aws_reference.json")
 
 
 def as_of(path: str | Path | None = None) -> date:

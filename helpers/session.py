@@ -5,8 +5,10 @@ Every other helpers module builds on this one; it imports none of them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -133,3 +135,15 @@ def show_table(frame: pd.DataFrame, show: bool = True) -> pd.DataFrame:
         with pd.option_context("display.max_colwidth", None, "display.width", 200):
             print(frame.to_string(index=False))
     return frame
+
+
+def read_table(path: Path, parts: tuple[str, ...], label: str, restore: str) -> dict[str, Any]:
+    """A JSON table the helpers ship (prices, AWS figures), refused in one line naming the fix."""
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise HelperError(f"cannot read {label}{path} ({err}): restore {restore}") from None
+    for part in parts:
+        if part not in table:
+            raise HelperError(f"{label}{path} has no {part!r}: restore {restore}")
+    return table
