@@ -65,6 +65,9 @@ class S3Journal:
         self.backend = backend
         self._local = threading.local()
         self._lock = threading.Lock()  # one sync at a time reads moto's state and writes the store
+        # moto hashes a new key's bytes lazily, for its answer, and closes them as soon as another
+        # PUT replaces the key: each PUT hashes its key before the next can replace it.
+        self._put_lock = threading.Lock()
         from moto.s3.models import FakeKey  # moto is imported by the server's start, not before
 
         self._key_type = FakeKey
@@ -126,12 +129,20 @@ class S3Journal:
 
         @functools.wraps(method)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            result = None
             try:
-                return method(*args, **kwargs)
+                if name != "put_object":
+                    return method(*args, **kwargs)
+                with self._put_lock:
+                    result = method(*args, **kwargs)
+                    result.etag  # noqa: B018 - hashed now, before an overwrite can dispose it
+                return result
             finally:
                 touched = getattr(self._local, "touched", None)
                 if touched is not None:
                     touched.add(_touched(name, signature.bind(*args, **kwargs).arguments))
+                    if name == "put_object" and result is not None:
+                        self._local.created.append(result)
 
         return wrapper
 
@@ -150,14 +161,15 @@ class S3Journal:
             answer[:] = [status, headers, exc_info]
             return _no_write
 
-        self._local.touched = set()
+        self._local.touched, self._local.created = set(), []
         try:
             body = self.app(environ, deferred)
         finally:
             touched, self._local.touched = self._local.touched, None
+            created, self._local.created = self._local.created, []
         self._local.release = False
         try:
-            self.sync(touched)
+            self.sync(touched, created)
             if self._local.release:
                 _release_memory()
         except Exception:
@@ -181,13 +193,17 @@ class S3Journal:
             return body
         return _ReleasingBody(body)
 
-    def sync(self, touched: Iterable[tuple[str, ...]]) -> None:
-        """Make the store match moto's current state of each touched bucket, then each key."""
+    def sync(self, touched: Iterable[tuple[str, ...]], created: list[Any]) -> None:
+        """Make the store match moto's current state of each touched bucket, then each key.
+
+        `created` holds the keys this request made: only their maker reads their bytes, because
+        moto computes a new key's ETag from its buffer, unlocked, while it builds that answer.
+        """
         for item in sorted(touched, key=lambda t: (len(t), t)):
             if len(item) == 1:
                 self._sync_bucket(item[0])
             else:
-                self._sync_key(item[0], item[1])
+                self._sync_key(item[0], item[1], created)
 
     def _sync_bucket(self, name: str) -> None:
         with self._lock:
@@ -199,10 +215,11 @@ class S3Journal:
             created = bucket.creation_date.isoformat()
             self.store.put_bucket(BucketRecord(name, bucket.region_name, created, tags))
 
-    def _sync_key(self, bucket: str, key: str) -> None:
+    def _sync_key(self, bucket: str, key: str, created: list[Any]) -> None:
         fake = self._current(bucket, key)
         staged = None
-        if fake is not None and getattr(fake, _MARK, None) is None:
+        mine = any(fake is made for made in created)
+        if fake is not None and getattr(fake, _MARK, None) is None and mine:
             try:
                 staged = self.store.stage(_chunks(fake))  # the long part, outside the lock
             except (ValueError, OSError):
@@ -220,7 +237,9 @@ class S3Journal:
                 if now is None:
                     self.store.delete_object(bucket, key)
                     return
-                sha = staged.sha256 if staged else getattr(now, _MARK)
+                sha = staged.sha256 if staged else getattr(now, _MARK, None)
+                if sha is None:  # its maker has not stored it yet; it will, with this change
+                    return
                 self.store.put_object(self._record(now, bucket, sha), staged)
                 staged = None
                 self._adopt(now, sha)

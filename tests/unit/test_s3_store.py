@@ -267,3 +267,42 @@ def test_a_change_that_cannot_be_stored_is_answered_500(
     monkeypatch.setattr(journal.store, "put_object", real_put)
     assert Client(journal).put(f"/{bucket}/dir/../x.csv").status_code == 200
     assert [o.key for o in journal.store.objects()] == ["dir/../x.csv"]
+
+
+def test_only_the_request_that_made_a_key_reads_its_bytes(tmp_path: Path, backend: Any) -> None:
+    """moto hashes a new key's buffer, unlocked, while it answers the PUT that made it."""
+    bucket = f"journal-{uuid.uuid4().hex[:8]}"
+    backend.create_bucket(bucket, "us-east-1")
+    made = backend.put_object(bucket, "shared.csv", b"writer 1\n")  # its PUT is still answering
+
+    def tag(backend: Any) -> None:
+        backend.put_object_tagging(backend.get_object(bucket, "shared.csv"), {"w": "2"})
+
+    journal = _journal(tmp_path / "s3", backend, tag)
+    buffer = made._value_buffer
+    assert Client(journal).put(f"/{bucket}/shared.csv?tagging").status_code == 200
+    assert made._value_buffer is buffer and not buffer.closed  # the tagging request left it alone
+    assert list(journal.store.objects()) == []
+    # control: the maker's own sync stores the bytes, with the tag the other request set
+    journal.sync({(bucket, "shared.csv")}, [made])
+    [row] = journal.store.objects()
+    assert (row.blob, row.tags) == (_sha(b"writer 1\n"), {"w": "2"})
+    assert buffer.closed and type(made._value_buffer).__name__ == "BlobReader"
+
+
+def test_a_put_can_answer_its_etag_after_another_put_replaced_its_key(
+    tmp_path: Path, backend: Any
+) -> None:
+    """moto closes a replaced key's bytes at once; the PUT that made it still owes its ETag."""
+    bucket = f"journal-{uuid.uuid4().hex[:8]}"
+    backend.create_bucket(bucket, "us-east-1")
+    raw = backend.put_object(bucket, "shared.csv", b"writer 0\n")
+    backend.put_object(bucket, "shared.csv", b"writer 1\n")
+    with pytest.raises(ValueError, match="closed file"):  # moto alone: the first answer fails
+        raw.etag  # noqa: B018
+    _journal(tmp_path / "s3", backend, lambda _: None)
+    first = backend.put_object(bucket, "shared.csv", b"writer 2\n")
+    second = backend.put_object(bucket, "shared.csv", b"writer 3\n")
+    assert first._value_buffer.closed
+    for key, data in ((first, b"writer 2\n"), (second, b"writer 3\n")):
+        assert key.etag.strip('"') == hashlib.md5(data).hexdigest()
