@@ -17,21 +17,59 @@ SDKV2 := .sdkv2
 SDKV2_STAMP := $(SDKV2)/.installed
 WORKERS ?= 2  # pytest-xdist workers for the localcloud tests
 
-.PHONY: setup sdkv2 test-sdkv2 test test-notebooks nbval notebooks lint format course course-fast lab live-check clean
+.PHONY: setup lock setup-py310 lock-py310 test-py310 sdkv2 test-sdkv2 test test-notebooks nbval notebooks lint format course course-fast lab live-check clean
 
-setup: $(STAMP)  ## create .venv, install the pinned requirements and the course (quick when done)
+setup: $(STAMP)  ## create .venv and install the course at the locked versions (quick when done)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-lock.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed: set PYTHON=/path/to/python3.11"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	@# the course's packages, editable: `localcloud`, `course` and imports work from any folder
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@# the ranges of requirements*.txt (via pyproject.toml) at the versions of the lock; the
+	@# course's packages editable: `localcloud`, `course` and imports work from any folder
+	$(PY) -m pip install --quiet -c requirements-lock.txt -e '.[dev]'
 	@# a venv made by an older setup had the repository on its path through this file
 	$(PY) -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "sagemaker-course.pth").unlink(missing_ok=True)'
 	$(PY) -m localcloud install-kernel
 	@touch $(STAMP)
+
+lock: setup  ## re-make requirements-lock.txt: a fresh venv with the newest versions the ranges admit
+	rm -rf build/lock && $(PYTHON) -m venv build/lock
+	build/lock/bin/pip install --quiet torch==2.13.0 && build/lock/bin/pip install --quiet -e '.[dev]'
+	{ sed '/^#/!Q' requirements-lock.txt; build/lock/bin/pip freeze --exclude-editable | \
+	  sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > build/lock.txt && mv build/lock.txt requirements-lock.txt
+
+# The other end: Python 3.10 with the lowest versions requirements.txt admits (.ci/lowest.py), as
+# on a notebook instance's stock kernel. Runs the unit tests and the torch-free notebooks 00-04.
+PYTHON310 ?= $(lastword $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python3.10) $(shell command -v python3.10 2>/dev/null | grep -v /shims/))
+VENV310 := .venv310
+STAMP310 := $(VENV310)/.installed
+
+setup-py310: $(STAMP310)  ## the Python 3.10 venv at requirements-py310-lowest.txt (quick when done)
+
+$(STAMP310): requirements-py310-lowest.txt pyproject.toml
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 is needed: set PYTHON310=/path/to/python3.10"; exit 1; }
+	rm -rf $(VENV310) && $(PYTHON310) -m venv $(VENV310)
+	$(VENV310)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV310)/bin/python -m pip install --quiet -r requirements-py310-lowest.txt
+	@# the repository on its path (not `pip install -e .`, which writes into the tree beside setup)
+	$(VENV310)/bin/python -c 'import site, pathlib; pathlib.Path(site.getsitepackages()[0], "course.pth").write_text("$(CURDIR)\n")'
+	$(VENV310)/bin/python -m localcloud install-kernel
+	@touch $@
+
+lock-py310: setup  ## re-make requirements-py310-lowest.txt (Python 3.10, the lowest admitted versions)
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 is needed: set PYTHON310=/path/to/python3.10"; exit 1; }
+	rm -rf build/lock-py310 && $(PYTHON310) -m venv build/lock-py310
+	$(PY) .ci/lowest.py > build/lowest.txt
+	build/lock-py310/bin/pip install --quiet -r build/lowest.txt
+	{ sed '/^#/!Q' requirements-py310-lowest.txt; build/lock-py310/bin/pip freeze --exclude-editable; } \
+	  > build/lock-py310.txt && mv build/lock-py310.txt requirements-py310-lowest.txt
+
+test-py310: setup-py310  ## unit tests and notebooks 00-04 on Python 3.10 with the lowest versions
+	$(VENV310)/bin/python -m pytest -p no:cacheprovider -n $(WORKERS) tests/unit
+	NOTEBOOK_TEST_OUT=build/test-notebooks-py310 NOTEBOOK_SCRATCH=../build/test-work-py310 \
+	  $(VENV310)/bin/python -m pytest -p no:cacheprovider tests/test_notebooks.py \
+	  -k 'test_notebook_runs and not pytorch and not monitor'
 
 sdkv2: $(SDKV2_STAMP)  ## the SDK v2 layer for localcloud's v2 tests (quick when done)
 
@@ -41,7 +79,8 @@ $(SDKV2_STAMP): requirements-sdkv2.txt | $(STAMP)
 	@touch $@
 
 test-sdkv2: setup sdkv2  ## localcloud's tests, with SDK v2 estimators as the seed lesson uses them
-	PYTHONPATH=$(CURDIR)/$(SDKV2) SAGEMAKER_SUPPRESS_V2_WARNING=1 $(PY) -m pytest -n $(WORKERS) tests/localcloud
+	PYTHONPATH=$(CURDIR)/$(SDKV2) SAGEMAKER_SUPPRESS_V2_WARNING=1 $(PY) -m pytest -n $(WORKERS) \
+	  --durations=10 tests/localcloud
 
 lint: setup  ## ruff on code and notebooks
 	$(PY) -m ruff check .
@@ -53,14 +92,18 @@ format: setup  ## apply ruff's formatting to code and notebooks
 	$(VENV)/bin/nbqa ruff --fix notebooks
 	$(VENV)/bin/nbqa "ruff format" notebooks
 
-test: lint  ## unit and SDK v3 tests, then localcloud's v2 tests, notebooks and nbval side by side
+test:  ## everything CI checks: lint, unit and SDK v3 tests, then the rest side by side
+	@# the two venvs and the SDK v2 layer build side by side (mostly waiting on pip)
+	$(MAKE) --no-print-directory -j 2 --output-sync=target setup-py310 sdkv2
+	$(MAKE) --no-print-directory lint
 	@# two workers (one localcloud server each): most of these tests wait on job processes
-	$(PY) -m pytest -n 2 tests/unit tests/sdkv3
+	$(PY) -m pytest -n 2 --durations=10 tests/unit tests/sdkv3
 	@# side by side, each about one core and its own localcloud; output is kept per target
-	$(MAKE) --no-print-directory -j 3 --output-sync=target WORKERS=1 test-sdkv2 test-notebooks nbval
+	$(MAKE) --no-print-directory -j 4 --output-sync=target WORKERS=1 \
+	  test-sdkv2 test-notebooks nbval test-py310
 
 test-notebooks: setup  ## every notebook under papermill (test parameters), and the results site
-	$(PY) -m pytest tests/test_site_browser.py tests/test_notebooks.py
+	$(PY) -m pytest --durations=5 tests/test_site_browser.py tests/test_notebooks.py
 
 nbval: setup  ## re-run the committed notebooks in a fresh localcloud and compare their outputs
 	@export LOCALCLOUD_HOME=$$(mktemp -d); $(PY) -m localcloud start >/dev/null && \
@@ -84,4 +127,4 @@ live-check: setup  ## 00, 02 and 08 against real AWS (needs credentials; see REA
 
 clean:  ## remove build outputs and localcloud state (keeps .venv)
 	-$(PY) -m localcloud stop 2>/dev/null
-	rm -rf build .localcloud .pytest_cache .ruff_cache .coverage $(SDKV2)
+	rm -rf build .localcloud .pytest_cache .ruff_cache .coverage $(SDKV2) $(VENV310)

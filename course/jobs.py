@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pandas as pd
@@ -81,4 +81,4 @@ def _job_names_since(sm: Any, since: datetime) -> list[str]:
 
 def _aware(ts: datetime) -> datetime:
     """Compare server timestamps with ours even if one side comes back naive."""
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)

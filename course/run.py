@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,7 @@ def run_course(opts: Options, jobs: JobSource | None = None, echo: Echo = print)
     if executed_dir.exists():  # copies from an earlier run must not reach the site
         shutil.rmtree(executed_dir)
     executed_dir.mkdir(parents=True)
-    started = datetime.now(UTC)
+    started = datetime.now(timezone.utc)
     record = RunRecord(started=started.isoformat(), fast=opts.fast, kernel=opts.kernel)
     t0 = time.monotonic()
     with localcloud_running(opts.use_localcloud, echo):

@@ -10,6 +10,7 @@ Run:  .venv/bin/python -m pytest -m notebooks tests/test_notebooks.py
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -17,7 +18,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-OUT_DIR = REPO / "build" / "test-notebooks"
+# `make test-py310` runs beside `make test-notebooks`: its own executed copies and scratch
+OUT_DIR = REPO / os.environ.get("NOTEBOOK_TEST_OUT", "build/test-notebooks")
 PARAMS_FILE = Path(__file__).with_name("notebook_params.json")
 ORDER = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 CELL_TIMEOUT_S = 300
@@ -27,7 +29,10 @@ pytestmark = pytest.mark.notebooks
 
 def _params(stem: str) -> dict:
     table = json.loads(PARAMS_FILE.read_text())
-    return {**table.get("*", {}), **table.get(stem, {})}
+    params = {**table.get("*", {}), **table.get(stem, {})}
+    if os.environ.get("NOTEBOOK_SCRATCH"):
+        params["scratch"] = os.environ["NOTEBOOK_SCRATCH"]
+    return params
 
 
 def _failure_message(stem: str, executed: Path, exc: BaseException) -> str:

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -119,17 +119,17 @@ def read_signature(environ: dict[str, Any]) -> Signature:
 
 def check_time(signature: Signature, now: datetime | None = None) -> None:
     """Refuse a signature made too far from now, or a presigned URL past its expiry."""
-    now = now or datetime.now(UTC)
+    now = now or datetime.now(timezone.utc)
     if signature.v2:
         try:
-            expires = datetime.fromtimestamp(int(signature.date), UTC)
+            expires = datetime.fromtimestamp(int(signature.date), timezone.utc)
         except (ValueError, OverflowError, OSError):
             raise AuthFailure("malformed", "expires") from None
         if now > expires:
             raise AuthFailure("expired")
         return
     try:
-        signed_at = datetime.strptime(signature.date, TIME_FORMAT).replace(tzinfo=UTC)
+        signed_at = datetime.strptime(signature.date, TIME_FORMAT).replace(tzinfo=timezone.utc)
     except ValueError:
         raise AuthFailure("malformed", "date") from None
     if signature.presigned:

@@ -1,34 +1,60 @@
-"""requirements.txt, environment.yml and pyproject.toml must pin the same packages and versions."""
+"""The requirement files, the locks, environment.yml and pyproject.toml say the same thing."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+tomllib = pytest.importorskip(
+    "tomllib", reason="Python 3.11+: the in-step checks run in the main venv"
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-# name[extras]==version, the only form the three files use
-_PIN = re.compile(r"([A-Za-z0-9_.\-]+)(\[[A-Za-z0-9_,\-]+\])?==([0-9][\w.]*)")
+# name[extras]==version, the only form the lock files use
+_PIN = re.compile(r"([A-Za-z0-9_.\-]+)(\[[A-Za-z0-9_,\-]+\])?==([0-9][\w.+]*)")
 
 
 def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", re.sub(r"\[.*\]", "", name)).lower()
 
 
-def requirements_pins() -> dict[str, str]:
-    """Parse name==version lines of requirements.txt."""
+def requirement_lines(name: str) -> list[str]:
+    """The requirement lines of a requirements file, in file order, comments dropped."""
+    lines = (line.split("#", 1)[0].strip() for line in (ROOT / name).read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def ranges(name: str) -> dict[str, Requirement]:
+    """{normalised name: requirement} of requirements.txt or requirements-dev.txt."""
+    return {_normalise(r.name): r for r in map(Requirement, requirement_lines(name))}
+
+
+def exact_pins(lines: list[str]) -> dict[str, str]:
+    """{'moto': '5.2.5', ...}: names normalised, extras dropped; every line must be a pin."""
     pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            name, version = line.split("==")
-            pins[_normalise(name)] = version
+    for line in lines:
+        match = _PIN.fullmatch(line)
+        assert match, f"not an exact pin: {line!r}"
+        name, _extras, version = match.groups()
+        pins[_normalise(name)] = version
     return pins
+
+
+def lock(name: str = "requirements-lock.txt") -> dict[str, str]:
+    return exact_pins(requirement_lines(name))
+
+
+def pyproject() -> dict[str, Any]:
+    """pyproject.toml, parsed."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
 def environment_pins() -> dict[str, str]:
@@ -48,88 +74,77 @@ def environment_pins() -> dict[str, str]:
     return pins
 
 
-def test_every_requirement_is_pinned_exactly():
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][\w.]*", line), line
+def test_the_learners_file_and_the_tools_file_are_ranges_with_a_floor():
+    course, tools = ranges("requirements.txt"), ranges("requirements-dev.txt")
+    assert not course.keys() & tools.keys()
+    for req in [*course.values(), *tools.values()]:
+        assert {s.operator for s in req.specifier} & {">=", "=="}, f"{req}: no lower bound"
+    assert {"sagemaker", "xgboost-cpu", "pandas", "numpy", "torch"} <= course.keys()
+    assert {"moto", "papermill", "pytest", "ruff"} <= tools.keys()
 
 
-def test_requirements_and_environment_agree():
-    assert requirements_pins() == environment_pins()
+def test_pyproject_says_what_the_requirement_files_say():
+    project = pyproject()["project"]
+    assert project["dependencies"] == requirement_lines("requirements.txt")
+    assert project["optional-dependencies"]["dev"] == requirement_lines("requirements-dev.txt")
+
+
+def test_the_lock_pins_every_requirement_inside_its_range():
+    pins = lock()
+    for req in [*ranges("requirements.txt").values(), *ranges("requirements-dev.txt").values()]:
+        version = pins.get(_normalise(req.name))
+        assert version, f"{req.name} is not in requirements-lock.txt"
+        assert req.specifier.contains(version, prereleases=True), f"{req.name}=={version}: {req}"
+    assert pins["torch"] == "2.13.0"  # the CPU wheel on these machines' disk
+    assert pins["sagemaker"].startswith("3.")  # ModelTrainer (SDK v3), not v2's Estimator
+    assert all(pins.get(part) for part in ("sagemaker-core", "sagemaker-train", "mlflow"))
+
+
+def test_the_lock_check_refuses_a_pin_outside_its_range():
+    assert not Requirement("pandas>=2.2,<4").specifier.contains("4.0.0")
+    assert Requirement("pandas>=2.2,<4").specifier.contains("3.1.1")
+    with pytest.raises(AssertionError, match="not an exact pin"):
+        exact_pins(["moto[server]>=5.2"])
+    assert exact_pins(["moto[server]==5.2.5", "PyYAML==6.0.4"]) == {
+        "moto": "5.2.5",
+        "pyyaml": "6.0.4",
+    }
+
+
+def test_environment_yml_names_every_requirement_at_the_locked_version():
+    wanted = {*ranges("requirements.txt"), *ranges("requirements-dev.txt")}
+    pins, locked = environment_pins(), lock()
+    assert set(pins) == wanted
+    assert {name: locked[name] for name in wanted} == pins
 
 
 def test_python_and_channel():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert env["channels"] == ["conda-forge"]
-    assert "python=3.11" in env["dependencies"]
+    assert "python=3.11" in env["dependencies"]  # the lock's Python
 
 
-def test_sagemaker_is_v3_and_torch_is_the_cpu_pin():
-    pins = requirements_pins()
-    assert pins["sagemaker"].split(".")[:2] >= ["3", "27"], "the course uses ModelTrainer (v3)"
-    assert pins["sagemaker"].startswith("3."), "v3's ModelTrainer, not v2's Estimator"
-    for part in ("sagemaker-core", "sagemaker-train", "sagemaker-serve", "sagemaker-mlops"):
-        assert part in pins, f"{part}: sagemaker {pins['sagemaker']} requires it; pin it too"
-    assert pins["torch"] == "2.13.0"
+def test_python_floor_is_the_stock_kernels():
+    # notebook-al2023-v1's conda_python3 is Python 3.10; ruff must not suggest 3.11-only code
+    assert pyproject()["project"]["requires-python"] == ">=3.10"
+    assert pyproject()["tool"]["ruff"]["target-version"] == "py310"
 
 
-def pyproject() -> dict[str, Any]:
-    """pyproject.toml, parsed."""
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())
-
-
-def exact_pins(lines: list[str]) -> dict[str, str]:
-    """{'moto[server]': '5.2.5', ...}: names normalised, extras kept; every line must be a pin."""
-    pins = {}
-    for line in lines:
-        match = _PIN.fullmatch(line.split("#", 1)[0].strip())
-        assert match, f"not an exact pin: {line!r}"
-        name, extras, version = match.groups()
-        pins[_normalise(name) + (extras or "").lower()] = version
-    return pins
-
-
-def requirement_lines() -> list[str]:
-    """The requirement lines of requirements.txt, in file order, comments dropped."""
-    lines = (
-        line.split("#", 1)[0].strip()
-        for line in (ROOT / "requirements.txt").read_text().splitlines()
-    )
-    return [line for line in lines if line]
-
-
-def test_pyproject_pins_what_requirements_pins():
-    project = pyproject()["project"]
-    runtime = exact_pins(project["dependencies"])
-    dev = exact_pins(project["optional-dependencies"]["dev"])
-    assert not runtime.keys() & dev.keys()
-    assert {**runtime, **dev} == exact_pins(requirement_lines())
-
-
-def test_pyproject_runtime_part_is_the_head_of_requirements():
-    # requirements.txt lists what the course runs on first and the tests and style tools last
-    project = pyproject()["project"]
-    runtime = exact_pins(project["dependencies"])
-    names = list(exact_pins(requirement_lines()))
-    assert set(names[: len(runtime)]) == set(runtime)
-    assert {"pytest", "ruff", "nbval"} <= set(names[len(runtime) :])
-    assert {"sagemaker", "moto[server]", "papermill", "psutil"} <= set(runtime)
-
-
-def test_exact_pins_refuses_a_range_and_reads_extras():
-    assert exact_pins(["moto[server]==5.2.5", "PyYAML==6.0.4"]) == {
-        "moto[server]": "5.2.5",
-        "pyyaml": "6.0.4",
-    }
-    with pytest.raises(AssertionError, match="not an exact pin"):
-        exact_pins(["moto[server]>=5.2"])
-
-
-def test_python_floor_matches_the_pins():
-    # pandas 3 and numpy 2.4 need 3.11; environment.yml and ruff say the same
-    assert pyproject()["project"]["requires-python"] == ">=3.11"
-    assert pyproject()["tool"]["ruff"]["target-version"] == "py311"
+def test_the_python310_set_is_the_lowest_that_requirements_admits():
+    spec = importlib.util.spec_from_file_location("lowest", ROOT / ".ci" / "lowest.py")
+    lowest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lowest)
+    pins = lock("requirements-py310-lowest.txt")
+    for name, req in ranges("requirements.txt").items():
+        if name in lowest.LEFT_OUT:
+            assert name not in pins, f"{name} is left out of the Python 3.10 check"
+            continue
+        assert Version(pins[name]) == Version(lowest.lower_bound(req)), f"{name}=={pins[name]}"
+    for name, req in ranges("requirements-dev.txt").items():
+        if name not in lowest.LEFT_OUT:
+            assert req.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]}"
+    with pytest.raises(ValueError, match="needs a lower bound"):
+        lowest.lower_bound(Requirement("pandas<4"))
 
 
 def _script(name: str) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ def test_job_summary(aws: boto3.Session) -> None:
     make_job(aws, "titanic-theirs", owner=OTHER)
     h.record_test_accuracy("titanic-xgb-1", 0.8156, session=aws)
     h.record_test_accuracy("titanic-xgb-1", 0.8212, session=aws)  # the last value wins
-    created = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    created = datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc)
     patch_describe(
         aws,
         **{

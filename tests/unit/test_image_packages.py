@@ -46,7 +46,10 @@ def test_torchvision_in_a_pytorch_job_is_one_line_naming_the_package_and_the_fix
     text = failure_text(1, NO_TORCHVISION, COMMAND, kind="pytorch")
     assert "\n" not in text
     assert text.startswith(NO_TORCHVISION + ": the PyTorch training image ships the torchvision")
-    assert f"torch {metadata.version('torch')}" in text
+    try:
+        assert f"torch {metadata.version('torch')}" in text
+    except metadata.PackageNotFoundError:  # the Python 3.10 check has no torch
+        assert "install the torchvision release built for the torch you install" in text
     assert sys.executable not in text  # no machine path in a FailureReason
     assert text.endswith("or remove the import.")
 

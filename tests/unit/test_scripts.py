@@ -38,8 +38,11 @@ def _load(name: str) -> ModuleType:
     return module
 
 
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+# the Python 3.10 check (make test-py310) has no torch: it runs the torch-free notebooks only
+needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed in this venv")
 txgb = _load("train_xgboost")
-tnn = _load("train_nn")
+tnn = _load("train_nn") if HAS_TORCH else None
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -87,7 +90,9 @@ def _metric(stdout: str, name: str) -> float:
 # ---------------------------------------------------------------- preprocess (both scripts)
 
 
-@pytest.mark.parametrize("module", [txgb, tnn], ids=["xgboost", "nn"])
+@pytest.mark.parametrize(
+    "module", [pytest.param(txgb, id="xgboost"), pytest.param(tnn, id="nn", marks=needs_torch)]
+)
 def test_preprocess_fills_with_training_statistics_only(module):
     train, test = pd.read_csv(TRAIN_CSV), _test_frame()
     train_before, test_before = train.copy(), test.copy()
@@ -113,6 +118,7 @@ def test_preprocess_fills_with_training_statistics_only(module):
     assert (X.loc[train["Embarked"].isna(), "Embarked"] == 0.0).all()  # S, the mode
 
 
+@needs_torch
 def test_both_scripts_preprocess_alike():
     """The copies in the two self-contained scripts must not drift apart."""
     train = pd.read_csv(TRAIN_CSV)
@@ -123,6 +129,7 @@ def test_both_scripts_preprocess_alike():
     assert s1 == s2
 
 
+@needs_torch
 def test_preprocess_without_label_and_with_missing_columns():
     X, y, _ = txgb.preprocess(
         _test_frame().drop(columns="Survived"), txgb.preprocess(_test_frame())[2]
@@ -132,6 +139,7 @@ def test_preprocess_without_label_and_with_missing_columns():
         tnn.preprocess(_test_frame().drop(columns="Fare"))
 
 
+@needs_torch
 def test_accuracy_does_not_broadcast():
     y = np.array([1, 0, 1, 1])
     proba = np.array([[0.9], [0.2], [0.4], [0.6]])  # the (n, 1) shape behind the lesson's "98%"
@@ -280,6 +288,7 @@ def _nn_test_accuracy(model_dir: Path) -> float:
     return tnn.accuracy(test["Survived"], tnn.predict_proba(model, meta, test))
 
 
+@needs_torch
 def test_prepare_npz_scales_with_training_part_only(npz_dir):
     with np.load(npz_dir / "train_data.npz", allow_pickle=False) as train:
         X, mean = train["X_train"], train["scaler_mean"]
@@ -295,6 +304,7 @@ def test_prepare_npz_scales_with_training_part_only(npz_dir):
     assert not np.allclose(mean, raw_train_part.to_numpy().mean(axis=0))  # not all 712 rows
 
 
+@needs_torch
 def test_nn_learns_and_reports_metrics(nn_single):
     model_dir, stdout = nn_single
     assert [p.name for p in model_dir.iterdir()] == ["model.pt"]
@@ -313,6 +323,7 @@ def test_nn_learns_and_reports_metrics(nn_single):
     assert SHA_LINE.search(stdout).group(1) == "0"
 
 
+@needs_torch
 def test_nn_model_is_plain_data_and_saves_the_best_epoch(nn_single):
     import torch
 
@@ -328,6 +339,7 @@ def test_nn_model_is_plain_data_and_saves_the_best_epoch(nn_single):
     )
 
 
+@needs_torch
 def test_nn_reload_and_in_process_training_agree(nn_single, npz_dir, monkeypatch, capsys):
     """Reloading twice predicts the same, and training in-process gives the same weights."""
     import torch
@@ -410,6 +422,7 @@ def ddp_runs(npz_dir, tmp_path_factory) -> dict[str, tuple[list[str], Path]]:
     return results
 
 
+@needs_torch
 @pytest.mark.parametrize("group", ["torchrun", "sm_hosts"])
 def test_nn_data_parallel_replicas_agree(group, ddp_runs, nn_single):
     outputs, folder = ddp_runs[group]
@@ -427,6 +440,7 @@ def test_nn_data_parallel_replicas_agree(group, ddp_runs, nn_single):
     assert abs(_nn_test_accuracy(folder / "model0") - single) <= 0.02
 
 
+@needs_torch
 @pytest.mark.parametrize(
     "env, expected",
     [
@@ -451,6 +465,7 @@ def test_detect_cluster(env, expected):
     assert cluster.distributed == (expected[0] > 1)
 
 
+@needs_torch
 @pytest.mark.parametrize(
     "env, expected",
     [
@@ -478,6 +493,7 @@ def _npz_without_keys(folder: Path) -> str:
     return "lesson_style.npz"
 
 
+@needs_torch
 @pytest.mark.parametrize(
     "args, expected",
     [
@@ -509,6 +525,7 @@ def test_nn_bad_arguments_fail_in_one_line(args, expected, npz_dir, tmp_path, ca
     assert not (tmp_path / "m").exists()
 
 
+@needs_torch
 def test_nn_bad_argument_has_no_traceback(tmp_path):
     proc = _run("train_nn", "--train", "missing.npz", cwd=tmp_path)
     assert proc.returncode != 0

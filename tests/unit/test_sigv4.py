@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import stat
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from botocore.auth import S3SigV4Auth, SigV4Auth
@@ -95,7 +95,7 @@ def test_missing_and_malformed_authorization(header, kind):
 
 def test_signatures_too_far_from_now_and_expired_presigned_urls():
     signature = sigv4.read_signature(_signed())
-    signed_at = datetime.strptime(signature.date, sigv4.TIME_FORMAT).replace(tzinfo=UTC)
+    signed_at = datetime.strptime(signature.date, sigv4.TIME_FORMAT).replace(tzinfo=timezone.utc)
     sigv4.check_time(signature, signed_at + timedelta(minutes=14))
     with pytest.raises(AuthFailure) as caught:
         sigv4.check_time(signature, signed_at + timedelta(minutes=16))
