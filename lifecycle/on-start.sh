@@ -16,8 +16,9 @@ SAGEMAKER_DIR="${SAGEMAKER_DIR:-/home/ec2-user/SageMaker}" # the only folder kep
 CONDA_ENVS_DIR="${CONDA_ENVS_DIR:-/home/ec2-user/anaconda3/envs}"
 # The conda environments behind the stock kernels (names under CONDA_ENVS_DIR, or prefixes).
 KERNEL_ENVS="${KERNEL_ENVS:-python3 pytorch_p310}"
-# Projects taken from the course's requirements.txt, with the range written there.
-COURSE_PACKAGES="${COURSE_PACKAGES:-sagemaker sagemaker-core sagemaker-train sagemaker-serve sagemaker-mlops xgboost xgboost-cpu}"
+# Projects whose lines of the course's requirements.txt are installed, with the range written
+# there. Empty: those of 00_setup's install cell (COURSE_PROJECTS in helpers/kernel_setup.py).
+COURSE_PACKAGES="${COURSE_PACKAGES:-}"
 PACKAGES_DIR="${PACKAGES_DIR:-$SAGEMAKER_DIR/.$COURSE_FOLDER-packages}"
 LIFECYCLE_LOG="${LIFECYCLE_LOG:-$SAGEMAKER_DIR/$COURSE_FOLDER-lifecycle.log}"
 INSTALL_IN_BACKGROUND="${INSTALL_IN_BACKGROUND:-1}" # 0: install before the script returns
@@ -58,19 +59,16 @@ wanted_packages() {
 }
 
 course_specs() {
-  # The requirement lines of $1 that name a wanted project, as written (range, markers).
-  local file="$1" line name wanted
-  wanted=" $(wanted_packages | tr '\n' ' ') "
-  while IFS= read -r line || [[ -n "$line" ]]; do
-    line="${line#"${line%%[![:space:]]*}"}"
-    [[ "$line" == \#* ]] && continue
-    line="${line%%[[:space:]]#*}"
-    line="${line%"${line##*[![:space:]]}"}"
-    [[ "$line" =~ ^([A-Za-z0-9][A-Za-z0-9._-]*) ]] || continue # blank, or an option like -c
-    name="$(normalized "${BASH_REMATCH[1]}")"
-    [[ "$wanted" == *" $name "* ]] && printf '%s\n' "$line"
-  done <"$file"
-  return 0
+  # The lines of the course's requirements.txt that 00_setup's install cell installs, as written,
+  # read by the cell's own code run by kernel env python $1 (markers are judged for it).
+  local py="$1" only=()
+  local args=(-m helpers.kernel_setup --lines --requirements requirements.txt)
+  if [[ -n "${COURSE_PACKAGES// /}" ]]; then
+    mapfile -t only < <(wanted_packages)
+    ((${#only[@]} > 0)) || return 0
+    args+=(--only "${only[@]}")
+  fi
+  (cd "$SAGEMAKER_DIR/$COURSE_FOLDER" && "$py" "${args[@]}")
 }
 
 env_prefix() {
@@ -146,12 +144,6 @@ install_all() {
     log "no $req: nothing to install"
     return 0
   fi
-  mapfile -t specs < <(course_specs "$req")
-  if ((${#specs[@]} == 0)); then
-    log "requirements.txt names none of: $COURSE_PACKAGES"
-    return 0
-  fi
-  listed="$(printf '%s\n' "${specs[@]}")"
   for env in $KERNEL_ENVS; do
     prefix="$(env_prefix "$env")"
     py="$prefix/bin/python"
@@ -159,6 +151,15 @@ install_all() {
     ver="$(python_version "$py")" || continue
     venv="$(course_venv "$env" "$ver")"
     [[ -d "$venv" ]] || continue
+    if ! listed="$(course_specs "$py" 2>>"$LIFECYCLE_LOG")"; then
+      log "kernel env $env: helpers/kernel_setup.py could not list the course's lines (see above)"
+      continue
+    fi
+    if [[ -z "$listed" ]]; then
+      log "kernel env $env: no course lines to install (COURSE_PACKAGES=$COURSE_PACKAGES)"
+      continue
+    fi
+    mapfile -t specs <<<"$listed"
     stamp="$venv/.course-specs"
     if [[ -f "$stamp" && "$(cat "$stamp")" == "$listed" ]]; then
       log "kernel env $env: course packages up to date"

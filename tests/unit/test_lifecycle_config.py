@@ -21,6 +21,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from helpers import kernel_setup
+
 ROOT = Path(__file__).resolve().parents[2]
 LIFECYCLE = ROOT / "lifecycle"
 SCRIPTS = ("on-create.sh", "on-start.sh")
@@ -58,10 +60,9 @@ pandas>=2.2
 sagemaker-training==5.1.4
 pytest>=9
 """
+# What 00_setup's install cell installs from it (helpers/kernel_setup.py), hence the lifecycle.
 EXPECTED_SPECS = [
     "sagemaker>=3.27,<4",
-    "sagemaker-core>=2.27,<3",
-    "Sagemaker_Train >= 1.27",
     'xgboost-cpu>=3.0.5,<3.3 ; python_version >= "3.10"',
 ]
 
@@ -81,6 +82,9 @@ if [[ "$1" == -m && "$2" == venv ]]; then
   cp "$0" "$dir/bin/python"
   printf 'home = %s\\ninclude-system-site-packages = true\\n' "${0%/*}" >"$dir/pyvenv.cfg"
   exit 0
+fi
+if [[ "$1" == -m && "$2" == helpers.kernel_setup ]]; then
+  exec "$REAL" "$@"  # the install cell's code lists the course's lines: it needs packaging
 fi
 exec "$REAL" -S "$@"  # only asked for its version
 """
@@ -196,6 +200,10 @@ def nbi(tmp_path: Path) -> Instance:
     )
     (author / "notebooks").mkdir()
     instance.push("notebooks/00_setup.ipynb", '{"cells": []}\n', "lesson 00")
+    (author / "helpers").mkdir()
+    for name in ("__init__.py", "kernel_setup.py"):
+        helper = f"helpers/{name}"
+        instance.push(helper, (ROOT / helper).read_text(), "the install cell's code")
     instance.push("requirements.txt", REQUIREMENTS, "the course")
     return instance
 
@@ -392,6 +400,40 @@ def test_on_start_twice_installs_once_and_again_when_requirements_change(nbi: In
     installs = nbi.calls("pip")
     assert len(installs) == 2 * len(KERNEL_ENVS)
     assert "sagemaker>=3.28,<4" in installs[-1]
+
+
+def test_the_lifecycle_installs_the_lines_of_the_install_cell(nbi: Instance):
+    assert nbi.run("on-create.sh").returncode == 0
+    cell = kernel_setup.read_wanted(nbi.course / "requirements.txt", kernel_setup.COURSE_PROJECTS)
+    for call in nbi.calls("pip"):
+        assert [arg for arg in call[2:] if not arg.startswith("-")] == [w.line for w in cell]
+
+
+def test_course_packages_picks_other_lines_however_they_are_spelt(nbi: Instance):
+    done = nbi.run("on-create.sh", COURSE_PACKAGES="sagemaker SAGEMAKER.core sagemaker_train")
+    assert done.returncode == 0, done.stderr
+    for call in nbi.calls("pip"):
+        assert [arg for arg in call[2:] if not arg.startswith("-")] == [
+            "sagemaker>=3.27,<4",
+            "sagemaker-core>=2.27,<3",
+            "Sagemaker_Train >= 1.27",
+        ]
+
+
+def test_an_unreadable_requirements_file_is_logged_and_installed_once_fixed(nbi: Instance):
+    assert nbi.run("on-create.sh", FAKE_PIP_EXIT="1").returncode == 0
+    nbi.push("requirements.txt", REQUIREMENTS + "scikit learn>=1.4\n", "a typo")
+    pip_calls = len(nbi.calls("pip"))
+    done = nbi.run("on-start.sh")
+    assert done.returncode == 0, done.stderr  # a start never fails for it
+    assert len(nbi.calls("pip")) == pip_calls
+    log = nbi.log.read_text()
+    assert "requirements.txt line 12: cannot read 'scikit learn>=1.4'" in log
+    assert "kernel env python3: helpers/kernel_setup.py could not list the course's lines" in log
+
+    nbi.push("requirements.txt", REQUIREMENTS, "the typo fixed")
+    assert nbi.run("on-start.sh").returncode == 0
+    assert len(nbi.calls("pip")) == pip_calls + len(KERNEL_ENVS)
 
 
 def test_on_start_never_installs_torch_even_when_asked(nbi: Instance):
