@@ -17,7 +17,7 @@ SDKV2 := .sdkv2
 SDKV2_STAMP := $(SDKV2)/.installed
 WORKERS ?= 2  # pytest-xdist workers for the localcloud tests
 
-.PHONY: setup lock setup-py310 lock-py310 test-py310 sdkv2 test-sdkv2 test test-notebooks nbval notebooks lint format course course-fast lab live-check clean
+.PHONY: setup images lock setup-py310 lock-py310 test-py310 sdkv2 test-sdkv2 test test-notebooks nbval notebooks lint format course course-fast lab live-check clean
 
 setup: $(STAMP)  ## create .venv and install the course at the locked versions (quick when done)
 
@@ -71,6 +71,11 @@ test-py310: setup-py310  ## unit tests and notebooks 00-04 on Python 3.10 with t
 	  $(VENV310)/bin/python -m pytest -p no:cacheprovider tests/test_notebooks.py \
 	  -k 'test_notebook_runs and not pytorch and not monitor'
 
+# Offline XGBoost 3.2-0 jobs run with that image's Python and libraries once this is built (in a
+# cache outside the repository, shared by every state folder; localcloud/README.md).
+images:  ## build the XGBoost 3.2-0 image's environment for offline jobs (quick when built)
+	$(PYTHON) -m localcloud images pull xgboost:3.2-0
+
 sdkv2: $(SDKV2_STAMP)  ## the SDK v2 layer for localcloud's v2 tests (quick when done)
 
 $(SDKV2_STAMP): requirements-sdkv2.txt | $(STAMP)
@@ -93,8 +98,8 @@ format: setup  ## apply ruff's formatting to code and notebooks
 	$(VENV)/bin/nbqa "ruff format" notebooks
 
 test:  ## everything CI checks: lint, unit and SDK v3 tests, then the rest side by side
-	@# the two venvs and the SDK v2 layer build side by side (mostly waiting on pip)
-	$(MAKE) --no-print-directory -j 2 --output-sync=target setup-py310 sdkv2
+	@# the two venvs, the SDK v2 layer and the XGBoost image's environment build side by side
+	$(MAKE) --no-print-directory -j 3 --output-sync=target setup-py310 sdkv2 images
 	$(MAKE) --no-print-directory lint
 	@# two workers (one localcloud server each): most of these tests wait on job processes
 	$(PY) -m pytest -n 2 --durations=10 tests/unit tests/sdkv3

@@ -1,4 +1,4 @@
-"""CLI: serve, start, stop, status, run, install-kernel, clean."""
+"""CLI: serve, start, stop, status, run, install-kernel, clean, images."""
 
 from __future__ import annotations
 
@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ...")
     kernel = sub.add_parser("install-kernel", help='install the "Python 3 (localcloud)" kernel')
     kernel.add_argument("--user", action="store_true", help="into the user's Jupyter folder")
+    images = sub.add_parser("images", help="the training images' Python environments")
+    images_sub = images.add_subparsers(dest="images_command", required=True)
+    images_sub.add_parser("list", help="each known image: whether its environment is built, where")
+    pull = images_sub.add_parser("pull", help="build an image's environment (pip, from PyPI)")
+    pull.add_argument("image", help="e.g. xgboost:3.2-0, or the image's full ECR URI")
     return parser
 
 
@@ -82,7 +87,30 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if command == "clean":
         return _clean(home)
+    if command == "images":
+        return _images(args.images_command, getattr(args, "image", ""))
     return 2
+
+
+def _images(command: str, image: str) -> int:
+    """`images list` / `images pull IMAGE` (localcloud/images/)."""
+    from localcloud.images import catalog, envs
+
+    root = envs.cache_root()
+    if command == "pull":
+        env = envs.pull(image, root)
+        print(f"{env.image.name}: {env.root}")
+        for line, why in sorted(env.left_out.items()):
+            print(f"  not installed: {line} ({why})")
+        return 0
+    print(f"image environments in {root}")
+    for entry in catalog.IMAGES:
+        state = envs.status(entry, root)
+        where = root / entry.folder
+        hint = "" if state == "present" else f"  (python -m localcloud images pull {entry.short})"
+        print(f"  {entry.name:26s} Python {entry.python:5s} {state:8s} {where}{hint}")
+    print("  PyTorch images run with this machine's torch: no environment is built for them")
+    return 0
 
 
 def _status(home: Path) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import shlex
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -34,6 +33,7 @@ from localcloud.hosts.mapping import decode_hyperparameters
 from localcloud.hosts.modules import check_requirements, missing_requirements
 from localcloud.hosts.params import OPT_ML
 from localcloud.hosts.process import HostProcess, LogSink, toolkit_line
+from localcloud.images.job_python import job_python
 
 HostEnv = Callable[[Mapping[str, str]], dict[str, str]]
 FAILURE_LIMIT = 1024
@@ -91,6 +91,9 @@ class Cluster:
         self.script_mode = not self.entrypoint and "sagemaker_program" in self.raw_hps
         own_code = self.script_mode or self.entrypoint
         self.algorithm = None if own_code else builtin(self.kind)
+        # the image environment's python when one is built for the image, else the server's
+        self.python = job_python(request)
+        self._python_pattern = drivers.python_pattern(self.python.executable)
         self.bin_dir = self.job_dir / ".bin"
         self.layouts = {h: environment.HostLayout(self.job_dir / h) for h in self.hosts}
         shared = self.algorithm.ports if self.algorithm else 0
@@ -138,12 +141,13 @@ class Cluster:
             codes = [layout.code for layout in self.layouts.values()]
             files.download_and_extract(self.s3, submit, codes, self.job_dir)
         validate_entry_point(hyperparameters.get("sagemaker_program"))
-        check_requirements(self.layouts[self.hosts[0]].code)
+        check_requirements(self.layouts[self.hosts[0]].code, self.python)
 
     def _map_drivers(self) -> None:
         """The SDK's drivers, mapped to this machine in every host (drivers.py)."""
         type_gpus = instances.gpu_count(self.instance_type)
-        drivers.write_bin(self.bin_dir, min(type_gpus, environment.machine_gpu_count()))
+        gpus = min(type_gpus, environment.machine_gpu_count())
+        drivers.write_bin(self.bin_dir, gpus, self.python.executable)
         for host, layout in self.layouts.items():
             folder = layout.channel(drivers.DRIVERS_CHANNEL)
             drivers.refuse_mpi(folder)
@@ -159,7 +163,7 @@ class Cluster:
             requirements = drivers.requirements_file(
                 first.channel(drivers.DRIVERS_CHANNEL), first.channel("code"), Path(scratch)
             )
-            missing = missing_requirements(requirements) if requirements else []
+            missing = missing_requirements(requirements, self.python) if requirements else []
         if missing:
             raise ClientError(
                 "AlgorithmError: InstallRequirementsError: localcloud runs offline and these "
@@ -177,6 +181,8 @@ class Cluster:
             layout = self.layouts[host]
             job = environment.script_job(layout, self.request, host, self.hosts, type_gpus)
             env = script_env(job, base)
+            if self.python.notice:
+                self._log(host, self.python.notice)
             if type_gpus and machine_gpus < type_gpus:
                 self._log(
                     host,
@@ -189,12 +195,12 @@ class Cluster:
             if self.algorithm is not None:
                 if self.algorithm.ports_env:
                     env[self.algorithm.ports_env] = ",".join(map(str, self._algorithm_ports))
-                cmd = [sys.executable, "-m", self.algorithm.module]
+                cmd = [self.python.executable, "-m", self.algorithm.module]
                 launches.append((host, cmd, env, layout.root))
                 continue
             if self.kind == "pytorch":
                 env.update(torch_distributed.loopback_env(self.master_port))
-            cmd = entry_command(job, self.kind)
+            cmd = entry_command(job, self.kind, self.python.executable)
             if torch_distributed.enabled(job.sagemaker_hyperparameters):
                 nproc = torch_distributed.processes_per_host(type_gpus, machine_gpus)
                 for rank_env in torch_distributed.torchrun_envs(
@@ -225,10 +231,10 @@ class Cluster:
         """The platform's env of every host, as host_env (if any) completes it."""
         base = environment.base_env(self.request)
         if self.host_env is None:
-            return base
+            return self.python.environ(base)
         env = dict(self.host_env(base))
         env.pop("NOTEBOOK_INSTANCE_NAME", None)  # a training host is no notebook instance
-        return env
+        return self.python.environ(env)
 
     def _spawn(self, host: str, cmd: list[str], env: dict[str, str], cwd: Path) -> None:
         if self.script_mode:
@@ -247,7 +253,7 @@ class Cluster:
         if self.entrypoint:  # the drivers print their paths: show them as the container's
             line = line.replace(str(self.layouts[host].root), OPT_ML)
             line = line.replace(str(self.bin_dir), drivers.CONTAINER_BIN)
-            line = drivers.PYTHON_PATH.sub(drivers.CONTAINER_BIN + "/python3", line)
+            line = self._python_pattern.sub(drivers.CONTAINER_BIN + "/python3", line)
         with self._log_locks[host]:
             self.log_sink(host, line)
 

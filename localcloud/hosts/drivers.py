@@ -29,6 +29,13 @@ DRIVERS_CHANNEL = "sm_drivers"
 CONTAINER_BIN = "/usr/local/bin"  # where the job's python3/pip3/torchrun show in its logs
 # the job interpreter as the drivers print it (sys.executable), not a longer name it starts
 PYTHON_PATH = re.compile(re.escape(sys.executable) + r"(?![\w.])")
+
+
+def python_pattern(python: str) -> re.Pattern[str]:
+    """PYTHON_PATH for a job whose interpreter is python (an image environment's)."""
+    return PYTHON_PATH if python == sys.executable else re.compile(re.escape(python) + r"(?![\w.])")
+
+
 # The constants environment.py writes into sm_training.env; every other driver reads that file.
 MASTER_ADDR = 'SM_MASTER_ADDR = "algo-1"'
 MASTER_PORT = "SM_MASTER_PORT = 7777"
@@ -179,10 +186,10 @@ def command(entrypoint: list[str], arguments: list[str], root: Path, bin_dir: Pa
     return [resolved, *mapped]
 
 
-def write_bin(bin_dir: Path, gpus: int) -> Path:
+def write_bin(bin_dir: Path, gpus: int, python: str = sys.executable) -> Path:
     """python3, pip3, torchrun of the job interpreter (and no nvidia-smi on a CPU type)."""
     bin_dir.mkdir(parents=True, exist_ok=True)
-    python = shlex.quote(sys.executable)
+    python = shlex.quote(python)
     scripts = {
         "python3": f'exec {python} "$@"',
         "python": f'exec {python} "$@"',

@@ -37,11 +37,12 @@ def validate_entry_point(name: str | None) -> str:
     return name
 
 
-def entry_command(job: ScriptJob, kind: str) -> list[str]:
+def entry_command(job: ScriptJob, kind: str, python: str = sys.executable) -> list[str]:
     """The command line the container runs for the entry point (toolkit 5.1.4 rules).
 
     The XGBoost framework image (sagemaker-containers) runs the script as a module,
-    `python -m <name>`, so localcloud does the same for that image.
+    `python -m <name>`, so localcloud does the same for that image. python: the job's
+    interpreter (images/job_python.py).
     """
     program = validate_entry_point(job.sagemaker_hyperparameters.get("sagemaker_program"))
     args = to_cmd_args(job.hyperparameters)
@@ -51,9 +52,9 @@ def entry_command(job: ScriptJob, kind: str) -> list[str]:
     is_package = (job.layout.code / "setup.py").exists()
     if kind == "xgboost" or is_package:
         module = program[:-3] if program.endswith(".py") else program
-        return [sys.executable, "-m", module.replace("/", "."), *args]
+        return [python, "-m", module.replace("/", "."), *args]
     if program.endswith(".py"):
-        return [sys.executable, "--", program, *args]
+        return [python, "--", program, *args]
     return ["/bin/sh", "-c", f"./{shlex.quote(program)} " + " ".join(map(shlex.quote, args))]
 
 

@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import sys
-from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
 from localcloud.hosts.errors import ClientError
+from localcloud.images.job_python import JobPython
 
 
-def _installed_version(name: str) -> str | None:
-    """Version of a distribution, or of the one providing that import name (xgboost-cpu)."""
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        pass
-    providers = metadata.packages_distributions().get(name.replace("-", "_").lower(), [])
-    for dist in providers:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
+def missing_requirements(requirements: Path, python: JobPython | None = None) -> list[str]:
+    """Requirement lines the job's interpreter does not satisfy (pip would have to download them).
 
-
-def missing_requirements(requirements: Path) -> list[str]:
-    """Requirement lines this interpreter does not satisfy (pip would have to download them)."""
+    python: the job's (an image environment's); default, the interpreter running localcloud.
+    """
+    python = python or JobPython(sys.executable)
+    markers = python.markers()
     missing = []
     for raw in requirements.read_text().splitlines():
         line = raw.split(" #", 1)[0].strip()
@@ -41,9 +31,9 @@ def missing_requirements(requirements: Path) -> list[str]:
         except InvalidRequirement:
             missing.append(line)
             continue
-        if req.marker is not None and not req.marker.evaluate():
+        if req.marker is not None and not req.marker.evaluate(dict(markers) if markers else None):
             continue
-        version = _installed_version(req.name)
+        version = python.installed_version(req.name)
         if version is None:
             missing.append(line)
             continue
@@ -52,7 +42,7 @@ def missing_requirements(requirements: Path) -> list[str]:
     return missing
 
 
-def check_requirements(code: Path) -> None:
+def check_requirements(code: Path, python: JobPython | None = None) -> None:
     """Fail as the toolkit's pip install would when code's requirements.txt needs a download.
 
     A folder with setup.py is a package the toolkit installs instead; nothing is checked then.
@@ -60,11 +50,12 @@ def check_requirements(code: Path) -> None:
     requirements = code / "requirements.txt"
     if not requirements.exists() or (code / "setup.py").exists():
         return
-    missing = missing_requirements(requirements)
+    python = python or JobPython(sys.executable)
+    missing = missing_requirements(requirements, python)
     if missing:
         raise ClientError(
             "AlgorithmError: InstallRequirementsError:\nExitCode 1\nErrorMessage "
             f'"localcloud runs offline and these requirements are not installed: '
-            f'{", ".join(missing)}"\nCommand "{sys.executable} -m pip install -r '
+            f'{", ".join(missing)}"\nCommand "{python.executable} -m pip install -r '
             'requirements.txt"'
         )
