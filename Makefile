@@ -17,7 +17,7 @@ SDKV2 := .sdkv2
 SDKV2_STAMP := $(SDKV2)/.installed
 WORKERS ?= 2  # pytest-xdist workers for the localcloud tests
 
-.PHONY: setup images lock setup-py310 lock-py310 test-py310 sdkv2 test-sdkv2 test test-notebooks nbval notebooks lint format course course-fast lab live-check clean
+.PHONY: setup images lock setup-py310 lock-py310 test-py310 sdkv2 test-sdkv2 test test-unit test-notebooks nbval notebooks lint format course course-fast lab live-check clean
 
 setup: $(STAMP)  ## create .venv and install the course at the locked versions (quick when done)
 
@@ -97,15 +97,14 @@ format: setup  ## apply ruff's formatting to code and notebooks
 	$(VENV)/bin/nbqa ruff --fix notebooks
 	$(VENV)/bin/nbqa "ruff format" notebooks
 
-test:  ## everything CI checks: lint, unit and SDK v3 tests, then the rest side by side
-	@# the two venvs, the SDK v2 layer and the XGBoost image's environment build side by side
-	$(MAKE) --no-print-directory -j 3 --output-sync=target setup-py310 sdkv2 images
-	$(MAKE) --no-print-directory lint
-	@# two workers (one localcloud server each): most of these tests wait on job processes
-	$(PY) -m pytest -n 2 --durations=10 tests/unit tests/sdkv3
-	@# side by side, each about one core and its own localcloud; output is kept per target
+test:  ## everything CI checks, as one graph: each part starts as soon as what it needs is built
+	@# four at a time on two cores: most of these wait on pip downloads or on job processes;
+	@# output is kept per target. A failure stops new parts from starting.
 	$(MAKE) --no-print-directory -j 4 --output-sync=target WORKERS=1 \
-	  test-sdkv2 test-notebooks nbval test-py310
+	  lint test-unit test-sdkv2 test-notebooks nbval test-py310
+
+test-unit: setup sdkv2 images  ## unit and SDK v3 tests, on two workers (a localcloud server each)
+	$(PY) -m pytest -n 2 --durations=10 tests/unit tests/sdkv3
 
 test-notebooks: setup  ## every notebook under papermill (test parameters), and the results site
 	$(PY) -m pytest --durations=5 tests/test_site_browser.py tests/test_notebooks.py
