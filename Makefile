@@ -99,9 +99,9 @@ format: setup  ## apply ruff's formatting to code and notebooks
 
 test:  ## everything CI checks, as one graph: each part starts as soon as what it needs is built
 	@# four at a time on two cores: most of these wait on pip downloads or on job processes;
-	@# output is kept per target. A failure stops new parts from starting.
+	@# the longest parts first. Output is kept per target; a failure stops new parts starting.
 	$(MAKE) --no-print-directory -j 4 --output-sync=target WORKERS=1 \
-	  lint test-unit test-sdkv2 test-notebooks nbval test-py310
+	  lint test-sdkv2 test-notebooks nbval test-unit test-py310
 
 test-unit: setup sdkv2 images  ## unit and SDK v3 tests, on two workers (a localcloud server each)
 	$(PY) -m pytest -n 2 --durations=10 tests/unit tests/sdkv3
