@@ -18,10 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 LEFT_OUT = {"torch", "jupyterlab", "ruff", "nbqa", "google-pasta", "pathos"}
 
 
-def requirements(name: str) -> list[Requirement]:
-    """The requirement lines of one of the repository's requirement files."""
+def requirement_lines(name: str) -> list[str]:
+    """The requirement lines of one of the repository's requirement files, comments dropped."""
     lines = (line.split("#", 1)[0].strip() for line in (ROOT / name).read_text().splitlines())
-    return [Requirement(line) for line in lines if line]
+    return [line for line in lines if line]
+
+
+def requirements(name: str) -> list[Requirement]:
+    """The requirements of one of the repository's requirement files."""
+    return [Requirement(line) for line in requirement_lines(name)]
 
 
 def lower_bound(req: Requirement) -> str:

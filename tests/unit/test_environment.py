@@ -26,15 +26,21 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", re.sub(r"\[.*\]", "", name)).lower()
 
 
-def requirement_lines(name: str) -> list[str]:
-    """The requirement lines of a requirements file, in file order, comments dropped."""
-    lines = (line.split("#", 1)[0].strip() for line in (ROOT / name).read_text().splitlines())
-    return [line for line in lines if line]
+def _load_lowest() -> Any:
+    """.ci/lowest.py: the requirement files' reader, and what the Python 3.10 set leaves out."""
+    spec = importlib.util.spec_from_file_location("lowest", ROOT / ".ci" / "lowest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+lowest = _load_lowest()
+requirement_lines = lowest.requirement_lines
 
 
 def ranges(name: str) -> dict[str, Requirement]:
     """{normalised name: requirement} of requirements.txt or requirements-dev.txt."""
-    return {_normalise(r.name): r for r in map(Requirement, requirement_lines(name))}
+    return {_normalise(r.name): r for r in lowest.requirements(name)}
 
 
 def exact_pins(lines: list[str]) -> dict[str, str]:
@@ -131,9 +137,6 @@ def test_python_floor_is_the_stock_kernels():
 
 
 def test_the_python310_set_is_the_lowest_that_requirements_admits():
-    spec = importlib.util.spec_from_file_location("lowest", ROOT / ".ci" / "lowest.py")
-    lowest = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lowest)
     pins = lock("requirements-py310-lowest.txt")
     for name, req in ranges("requirements.txt").items():
         if name in lowest.LEFT_OUT:
