@@ -96,9 +96,15 @@ class WebDriver:
         """A command inside the session."""
         return self.call(method, f"/session/{self.session}{path}", body)
 
-    def get(self, url: str) -> None:
-        """Navigate and wait for the load event."""
+    def get(self, url: str, timeout: float = 60) -> None:
+        """Navigate and wait until the page has loaded, however slow the machine is."""
         self.cmd("POST", "/url", {"url": url})
+        # chromedriver can answer while the page is still "interactive" on a loaded machine
+        deadline = time.monotonic() + timeout
+        while self.js("return document.readyState") != "complete":
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url} did not finish loading in {timeout:.0f} s")
+            time.sleep(0.1)
 
     def js(self, script: str) -> Any:
         """Run a script in the page and return its value."""
