@@ -219,6 +219,36 @@ def test_missing_requirements_are_found_offline(tmp_path: Path) -> None:
     assert missing[1] == "surely-not-a-package-xyz" and len(missing) == 2
 
 
+def test_pip_options_that_only_say_where_to_look_need_nothing_offline(tmp_path: Path) -> None:
+    req = tmp_path / "requirements.txt"
+    req.write_text(
+        "-f https://download.pytorch.org/whl/torch_stable.html\n--index-url=https://example.org\n"
+        "--no-index\nnumpy --hash=sha256:0123\npandas \\\n  >=1.0\n"
+    )
+    assert missing_requirements(req) == []
+    req.write_text("-f https://download.pytorch.org/whl/torch_stable.html\nxgboost==0.1\n")
+    assert missing_requirements(req)[0].startswith("xgboost==0.1 (installed:")
+
+
+def test_nested_requirement_files_are_read_only_from_inside_the_folder(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    (code / "reqs").mkdir(parents=True)
+    (tmp_path / "outside.txt").write_text("numpy\n")
+    (code / "reqs" / "more.txt").write_text("numpy\nsurely-not-a-package-xyz\n")
+    (code / "reqs" / "cons.txt").write_text("numpy<1\nsurely-not-a-package-xyz<1\n")
+    (code / "link.txt").symlink_to(tmp_path / "outside.txt")
+    req = code / "requirements.txt"
+    req.write_text("-r reqs/more.txt\n")
+    assert missing_requirements(req) == ["surely-not-a-package-xyz"]
+    req.write_text("numpy\npandas\n-c reqs/cons.txt\n")  # a constraint binds what is required
+    assert [m.split(" (")[0] for m in missing_requirements(req)] == ["numpy"]
+    for line in ["-r ../outside.txt", "-r link.txt", "--requirement=/etc/passwd", "-e ."]:
+        req.write_text(f"{line}\n")
+        assert missing_requirements(req) == [line], line
+    req.write_text("-r reqs/absent.txt\n")
+    assert missing_requirements(req) == ["-r reqs/absent.txt (no such file)"]
+
+
 TOOLKIT_DUMP = """
 import json, sys
 from sagemaker_training import environment
