@@ -380,8 +380,13 @@ def test_every_notebook_hides_its_solutions_and_shows_no_noise() -> None:
                 )
                 assert "\x1b[" not in text, f"{path.name}: colour codes"
                 assert not re.search(
-                    r"(?<![\w.])/(?:work|root|home|tmp)/|sagemaker\.config INFO", text
+                    r"(?<![\w.])/(?:work|root|home|tmp)/|sagemaker\.config INFO|telemetry",
+                    text,
+                    re.IGNORECASE,
                 ), f"{path.name}: {text[:120]}"
+                for line in text.splitlines():  # a table row: two or more aligned column gaps
+                    if len(re.findall(r"\S {2,}\S", line)) >= 2:
+                        assert len(line) <= 100, f"{path.name}: a table wider than the page"
 
 
 def test_the_runs_jobs_table_keeps_jobs_a_later_notebook_deleted() -> None:
